@@ -1,0 +1,183 @@
+"""Authentication as httpx ``Auth`` flows: bearer, basic, API-key header, OAuth2 client credentials.
+
+Secrets live in private attributes and never appear in a repr, a log line or an
+error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncGenerator, Generator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx
+
+from tidings._errors import AuthenticationError
+
+__all__ = ["ApiKeyHeader", "BasicAuth", "BearerToken", "OAuth2ClientCredentials"]
+
+
+class BearerToken(httpx.Auth):
+    """``Authorization: Bearer <token>``: a static token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerToken(***)"
+
+
+class BasicAuth(httpx.Auth):
+    """``Authorization: Basic ...``, from a user and password, or from an API key as given.
+
+    :param api_key: sent as ``Basic <api_key>`` unchanged (the form some providers document).
+    """
+
+    def __init__(self, username: str | None = None, password: str = "", *, api_key: str | None = None) -> None:
+        if api_key is not None:
+            self._value = api_key
+        else:
+            self._value = base64.b64encode(f"{username or ''}:{password}".encode()).decode()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Basic {self._value}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "BasicAuth(***)"
+
+
+class ApiKeyHeader(httpx.Auth):
+    """An API key in a header of the provider's choosing (``X-API-Key`` by default)."""
+
+    def __init__(self, key: str, header: str = "X-API-Key") -> None:
+        self._key = key
+        self.header = header
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers[self.header] = self._key
+        yield request
+
+    def __repr__(self) -> str:
+        return f"ApiKeyHeader(header={self.header!r}, key=***)"
+
+
+class OAuth2ClientCredentials(httpx.Auth):
+    """OAuth2 client credentials: fetch a token, refresh it before expiry and once on a 401.
+
+    :param token_url: the token endpoint.
+    :param audience: sent when given (some providers require it).
+    :param scope: sent when given.
+    :param form: send the token request as a form (RFC 6749) instead of JSON.
+    :param leeway: refresh this many seconds before the token expires.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        audience: str | None = None,
+        scope: str | None = None,
+        form: bool = False,
+        leeway: float = 60.0,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.audience = audience
+        self.scope = scope
+        self.form = form
+        self.leeway = leeway
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._locks: dict[int, anyio.Lock] = {}
+        self.tokens_fetched = 0
+
+    def __repr__(self) -> str:
+        return f"OAuth2ClientCredentials(token_url={self.token_url!r}, client_id={self.client_id!r}, secret=***)"
+
+    def _token_request(self) -> httpx.Request:
+        body: dict[str, Any] = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+        }
+        if self.audience:
+            body["audience"] = self.audience
+        if self.scope:
+            body["scope"] = self.scope
+        if self.form:
+            return httpx.Request("POST", self.token_url, data=body)
+        return httpx.Request("POST", self.token_url, json=body)
+
+    def _accept(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise AuthenticationError(
+                f"the token endpoint refused the client credentials (HTTP {response.status_code}): "
+                "check the client id and secret",
+                url=self.token_url,
+                response=response,
+            )
+        try:
+            data = response.json()
+            token = data["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise AuthenticationError(
+                "the token endpoint answered without an access_token", url=self.token_url, response=response
+            ) from None
+        self._token = str(token)
+        expires_in = float(data.get("expires_in") or 3600)
+        self._expires_at = time.monotonic() + expires_in
+        self.tokens_fetched += 1
+
+    def _fresh(self) -> bool:
+        return self._token is not None and time.monotonic() < self._expires_at - self.leeway
+
+    def _lock(self) -> anyio.Lock:
+        key = id(anyio.lowlevel.current_token())
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = anyio.Lock()
+        return lock
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self._fresh():
+            token_response = yield self._token_request()
+            token_response.read()
+            self._accept(token_response)
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401:
+            token_response = yield self._token_request()
+            token_response.read()
+            self._accept(token_response)
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._fresh():
+            async with self._lock():
+                if not self._fresh():
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                    self._accept(token_response)
+        sent_with = self._token
+        request.headers["Authorization"] = f"Bearer {sent_with}"
+        response = yield request
+        if response.status_code == 401:
+            async with self._lock():
+                if self._token == sent_with:  # nobody refreshed meanwhile
+                    token_response = yield self._token_request()
+                    await token_response.aread()
+                    self._accept(token_response)
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request

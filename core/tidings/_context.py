@@ -1,0 +1,66 @@
+"""What a hook gets to know about the watch it serves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from tidings._errors import ConfigurationError
+from tidings._models import Stream
+
+if TYPE_CHECKING:
+    from tidings._http import HTTP
+
+__all__ = ["WatchContext"]
+
+
+@attrs.frozen(slots=True)
+class WatchContext:
+    """The watch a hook call serves.
+
+    :ivar provider: the provider name.
+    :ivar watch: the watch name (the key its cursors are stored under).
+    :ivar stream: the stream this call is about (``Stream("")`` for watch-level calls).
+    :ivar params: provider parameters (``--param KEY=VALUE``; a repeated key gives a list).
+    :ivar base_url: the configured base URL (no trailing slash).
+    :ivar http: the HTTP client to use; it keeps to ``base_url``'s host.
+    :ivar after: where a new watch starts (``--after``), or None.
+    :ivar page_size: a page size the user asked for, or None for the provider's default.
+    :ivar overlap: seconds re-read before a saved time position, for late events.
+    """
+
+    provider: str
+    watch: str
+    stream: Stream
+    params: Mapping[str, Any]
+    base_url: str
+    http: HTTP = attrs.field(repr=False)
+    after: datetime | None = None
+    page_size: int | None = None
+    overlap: float = 5.0
+
+    def param(self, name: str, default: Any = None, *, required: bool = False) -> Any:
+        """One parameter's value (the last one if it was repeated)."""
+        if name not in self.params:
+            if required:
+                raise ConfigurationError(f"missing parameter: add --param {name}=VALUE", provider=self.provider)
+            return default
+        value = self.params[name]
+        if isinstance(value, (list, tuple)):
+            return value[-1] if value else default
+        return value
+
+    def param_list(self, name: str) -> list[Any]:
+        """Every value a parameter was given, as a list (empty when absent)."""
+        value = self.params.get(name)
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        return [value]
+
+    def for_stream(self, stream: Stream) -> WatchContext:
+        return attrs.evolve(self, stream=stream)

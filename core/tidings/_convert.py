@@ -1,0 +1,107 @@
+"""The core's cattrs converter: provider JSON into attrs records, cursors to and from JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from tidings._errors import ConfigurationError, ParseError
+
+if TYPE_CHECKING:
+    from tidings._models import Event
+
+__all__ = ["converter", "parse_time", "require", "structure", "rename_fields"]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+def parse_time(value: Any) -> datetime:
+    """A timezone-aware UTC datetime from ISO-8601 text (``Z`` allowed) or epoch seconds.
+
+    :raises ValueError: when the value is neither.
+    """
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    else:
+        raise ValueError(f"not a time: {value!r}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def format_time(value: datetime) -> str:
+    """ISO-8601 UTC with a ``Z``: the form providers expect in query strings."""
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def user_time(text: str) -> datetime:
+    """Parse a time the user typed (``--after``), with a clear error."""
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"cannot read the time {text!r}: give ISO-8601 such as 2024-01-31T12:00:00Z, or epoch seconds"
+        ) from None
+
+
+converter.register_structure_hook(datetime, lambda v, _: parse_time(v))
+converter.register_unstructure_hook(datetime, format_time)
+
+
+def rename_fields(cls: type, renames: Mapping[str, str], conv: cattrs.Converter = converter) -> None:
+    """Register hooks so ``cls`` reads and writes JSON keys that are not identifiers.
+
+    :param renames: attribute name -> JSON key (``{"created_at": "created-at"}``).
+    """
+    overrides = {attr: override(rename=key) for attr, key in renames.items()}
+    conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **overrides))  # type: ignore[arg-type]
+    conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **overrides))  # type: ignore[arg-type]
+
+
+def structure(data: Any, cls: type[T], *, provider: str | None = None, record_id: str | None = None) -> T:
+    """Structure ``data`` into ``cls``; failures become one :class:`ParseError` of ``path: message`` lines."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:  # cattrs raises ClassValidationError/ValueError/TypeError/KeyError
+        if isinstance(exc, cattrs.BaseValidationError):
+            lines = cattrs.transform_error(exc, path=cls.__name__)
+            message = "; ".join(lines)
+        else:
+            message = f"{cls.__name__}: {exc!r}"
+        raise ParseError(message, provider=provider, record_id=record_id) from exc
+
+
+def structure_record(event: Event) -> Any:
+    if event.record_type is None:
+        return event.raw
+    return structure(event.raw, event.record_type, provider=event.provider, record_id=event.id)
+
+
+def require(record: Any, fields: Iterable[str], *, provider: str, id_field: str | None = None) -> None:
+    """Check cheaply that ``record`` is an object holding ``fields``.
+
+    :raises ParseError: naming the first missing field and the record's id.
+    """
+    if not isinstance(record, Mapping):
+        raise ParseError(f"expected a JSON object, got {type(record).__name__}", provider=provider)
+    for name in fields:
+        if name not in record or record[name] is None:
+            rid = record.get(id_field) if id_field else None
+            raise ParseError(
+                f"missing required field {name!r}",
+                provider=provider,
+                record_id=str(rid) if rid is not None else None,
+            )

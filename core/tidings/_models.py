@@ -1,0 +1,193 @@
+"""The records every watch speaks in: Event, Page, Stream, ProviderInfo, DeadLetter."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+__all__ = ["DeadLetter", "Event", "EventList", "Page", "Param", "ProviderInfo", "Push", "Stream"]
+
+_UNSET: Any = object()
+
+Kind = Literal["feed", "tracker"]
+
+
+@attrs.frozen(slots=True)
+class Param:
+    """One ``--param KEY=VALUE`` a provider understands, for help text and docs."""
+
+    name: str
+    help: str
+    required: bool = False
+    repeatable: bool = False
+
+
+@attrs.frozen(slots=True)
+class ProviderInfo:
+    """What a provider plugin says about itself (the ``provider_info`` hook).
+
+    :param name: the provider name used on the command line (``financing-activity``).
+    :param kind: ``"feed"`` (never ends by itself) or ``"tracker"`` (ends when every subject ended).
+    :param description: one line for ``tidings providers``.
+    :param cursor_type: the attrs class of the cursor; cattrs turns it to and from JSON.
+    :param params: the ``--param`` keys the provider understands.
+    :param emulator: a zero-argument callable returning the plugin's emulator
+        (a :class:`tidings.sandbox.Emulator`), or None.
+    :param default_base_url: the production base URL, used when none is configured.
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    cursor_type: type
+    params: Sequence[Param] = ()
+    emulator: Callable[[], Any] | None = None
+    default_base_url: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Stream:
+    """One polling loop of a watch, with its own cursor.
+
+    A feed has one stream covering no subjects (it never ends). A tracker has one
+    or more, each covering the subjects whose terminal events end it.
+
+    :param key: stable within the watch; the cursor is stored under ``(watch name, key)``.
+    :param subjects: the subjects this stream waits for; ``None`` for a feed.
+    :param data: provider data the stream needs (a session id, a queue id), JSON-able.
+    """
+
+    key: str = ""
+    subjects: frozenset[str] | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(slots=True)
+class Page:
+    """What ``fetch_page`` returns.
+
+    :param records: the raw records of this page, in delivery order.
+    :param more: True when another page is ready now (poll again at once).
+    :param advance: applied to the cursor once every record of the page was delivered
+        (or dead-lettered): paging state such as the next offset or page number.
+    :param ended: subjects that ended with this page (for trackers whose end is not
+        carried by one terminal event, such as a request id whose inner requests all finished).
+    """
+
+    records: Sequence[Any]
+    more: bool = False
+    advance: Callable[[Any], Any] | None = None
+    ended: frozenset[str] = frozenset()
+
+
+@attrs.frozen(slots=True)
+class Push:
+    """A webhook turned into work for a running watch (the ``parse_webhook`` hook).
+
+    :param stream: the key of the stream it concerns.
+    :param record: a raw record to deliver through ``parse_event``, or None to
+        only make that stream poll at once.
+    """
+
+    stream: str
+    record: Any = None
+
+
+@attrs.frozen(slots=True, weakref_slot=False)
+class Event:
+    """One thing that happened.
+
+    ``id`` is the de-duplication key; ``raw`` is the provider's record exactly as
+    received. The typed record is built on first access of :attr:`record` (from
+    ``record_type`` with the core's cattrs converter) unless the plugin gave it.
+    """
+
+    provider: str
+    id: str
+    subject: str | None
+    type: str
+    status: str | None
+    occurred_at: datetime
+    raw: Any = attrs.field(repr=False)
+    terminal: bool = False
+    record_type: type | None = attrs.field(default=None, repr=False, eq=False)
+    _record: Any = attrs.field(default=_UNSET, repr=False, eq=False, alias="record")
+
+    @property
+    def record(self) -> Any:
+        """The typed provider record (structured lazily, then cached)."""
+        value = self._record
+        if value is _UNSET:
+            from tidings._convert import structure_record
+
+            value = structure_record(self)
+            object.__setattr__(self, "_record", value)
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the CLI prints it: envelope keys plus ``raw``."""
+        return {
+            "provider": self.provider,
+            "id": self.id,
+            "subject": self.subject,
+            "type": self.type,
+            "status": self.status,
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "terminal": self.terminal,
+            "raw": self.raw,
+        }
+
+
+@attrs.frozen(slots=True)
+class DeadLetter:
+    """A record set aside because it could not be parsed (or its handler failed)."""
+
+    watch: str
+    stream: str
+    reason: str
+    raw: Any
+    at: datetime
+
+
+_COLUMNS = ("occurred_at", "provider", "type", "status", "subject", "id", "terminal")
+
+
+class EventList(list[Event]):
+    """A list of events that renders as a table in Jupyter and as text elsewhere."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        super().__init__(events)
+
+    def _rows(self) -> list[list[str]]:
+        rows = []
+        for e in self:
+            values = e.to_json()
+            rows.append(["" if values[c] is None else str(values[c]) for c in _COLUMNS])
+        return rows
+
+    def __str__(self) -> str:
+        rows = [list(_COLUMNS), *self._rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines) + f"\n({len(self)} events)"
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self._rows()
+        )
+        return (
+            f"<table class='tidings-events'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table><p>{len(self)} events</p>"
+        )
+
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame of the envelope fields plus ``raw`` (needs pandas)."""
+        import pandas as pd  # optional dependency
+
+        return pd.DataFrame([e.to_json() for e in self])

@@ -1,0 +1,214 @@
+"""Plugin discovery and per-watch dispatch.
+
+One pluggy ``PluginManager`` holds every plugin. A watch talks to its provider
+through :class:`ProviderHooks`: for each provider hook it keeps a
+``subset_hook_caller`` that leaves out every *other* provider plugin, so a call
+reaches the watch's provider and the cross-cutting plugins only. When nothing
+but the provider implements a hook (the usual case), the call goes straight to
+the provider's function: same result, none of pluggy's per-call cost on the
+per-event hot path.
+
+Environment switches: ``TIDINGS_LOAD_PLUGINS`` (comma-separated entry-point
+names to load; empty loads none), ``TIDINGS_BLOCK_PLUGINS`` (names never to
+load), ``TIDINGS_TRACE_PLUGINS=1`` (log every hook call to stderr).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pluggy
+
+from tidings import hookspecs
+from tidings._errors import ConfigurationError, PluginError
+from tidings._models import ProviderInfo
+
+__all__ = ["ProviderEntry", "ProviderHooks", "get_plugin_manager", "providers", "register", "unregister"]
+
+PROVIDER_HOOKS = (
+    "provider_info",
+    "make_auth",
+    "start",
+    "initial_cursor",
+    "fetch_page",
+    "parse_event",
+    "checkpoint",
+    "is_terminal",
+    "verify_webhook",
+    "parse_webhook",
+)
+OBSERVER_HOOKS = ("watch_started", "page_committed", "record_dead_lettered", "watch_finished")
+
+_pm: pluggy.PluginManager | None = None
+_distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    only = os.environ.get("TIDINGS_LOAD_PLUGINS")
+    blocked = {n.strip() for n in os.environ.get("TIDINGS_BLOCK_PLUGINS", "").split(",") if n.strip()}
+    wanted = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
+    for ep in importlib.metadata.entry_points(group="tidings"):
+        if ep.name in blocked or (wanted is not None and ep.name not in wanted):
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(f"plugin {ep.name!r} failed to import: {exc}") from exc
+        pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            _distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, loading installed plugins on first use."""
+    global _pm
+    if _pm is None:
+        pm = pluggy.PluginManager("tidings")
+        pm.add_hookspecs(hookspecs)
+        if os.environ.get("TIDINGS_TRACE_PLUGINS"):
+            pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
+            pm.enable_tracing()
+        _load_entry_points(pm)
+        _check(pm)
+        _pm = pm
+    return _pm
+
+
+def _check(pm: pluggy.PluginManager) -> None:
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"a plugin implements a hook that does not exist: {exc}") from exc
+
+
+def register(plugin: Any, name: str | None = None) -> Any:
+    """Register a plugin in-process (a module, an object, or a class to instantiate).
+
+    Use it in an application or a notebook cell; undo it with :func:`unregister`.
+
+    :return: the registered object.
+    """
+    pm = get_plugin_manager()
+    if inspect.isclass(plugin):
+        plugin = plugin()
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        raise PluginError(str(exc)) from exc
+    try:
+        _check(pm)
+    except PluginError:
+        pm.unregister(plugin)
+        raise
+    return plugin
+
+
+def unregister(plugin: Any) -> None:
+    """Undo :func:`register` (by the object, or by the name it was registered under)."""
+    pm = get_plugin_manager()
+    if isinstance(plugin, str):
+        pm.unregister(name=plugin)
+    else:
+        pm.unregister(plugin)
+
+
+@attrs.frozen
+class ProviderEntry:
+    """An installed (or registered) provider."""
+
+    info: ProviderInfo
+    plugin: Any = attrs.field(repr=False)
+    distribution: str | None
+    version: str | None
+
+
+def providers() -> dict[str, ProviderEntry]:
+    """Every provider plugin, by provider name."""
+    pm = get_plugin_manager()
+    found: dict[str, ProviderEntry] = {}
+    for impl in pm.hook.provider_info.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        info = impl.function()
+        if not isinstance(info, ProviderInfo):
+            raise PluginError(
+                f"plugin {pm.get_name(impl.plugin)!r}: provider_info must return tidings.ProviderInfo, "
+                f"got {type(info).__name__}"
+            )
+        dist, version = _distributions.get(pm.get_name(impl.plugin) or "", (None, None))
+        found[info.name] = ProviderEntry(info=info, plugin=impl.plugin, distribution=dist, version=version)
+    return found
+
+
+def provider(name: str) -> ProviderEntry:
+    """The provider called ``name``, or a ConfigurationError listing the ones installed."""
+    found = providers()
+    if name not in found:
+        names = ", ".join(sorted(found)) or "none"
+        raise ConfigurationError(
+            f"no provider called {name!r} is installed (installed: {names}); "
+            f"install its plugin, for example `pip install tidings-{name}`"
+        )
+    return found[name]
+
+
+def _direct(impl: pluggy.HookImpl) -> Callable[..., Any]:
+    func = impl.function
+    names = impl.argnames
+
+    def call(**kwargs: Any) -> Any:
+        return func(*[kwargs[n] for n in names])
+
+    return call
+
+
+class ProviderHooks:
+    """The hooks of one provider, reaching it and the cross-cutting plugins only."""
+
+    def __init__(self, entry: ProviderEntry) -> None:
+        pm = get_plugin_manager()
+        self.entry = entry
+        self.info = entry.info
+        others = {p for e in providers().values() if (p := e.plugin) is not entry.plugin}
+        self._callers: dict[str, Callable[..., Any]] = {}
+        for hook in PROVIDER_HOOKS:
+            caller = pm.subset_hook_caller(hook, remove_plugins=others)
+            impls = caller.get_hookimpls()
+            if len(impls) == 1 and impls[0].plugin is entry.plugin and not (impls[0].wrapper or impls[0].hookwrapper):
+                self._callers[hook] = _direct(impls[0])
+            elif impls:
+                self._callers[hook] = caller
+        self._observers = {h: getattr(pm.hook, h) for h in OBSERVER_HOOKS if getattr(pm.hook, h).get_hookimpls()}
+
+    def implements(self, hook: str) -> bool:
+        return hook in self._callers
+
+    def caller(self, hook: str) -> Callable[..., Any]:
+        """The callable for ``hook`` (keyword arguments); PluginError if no plugin implements it."""
+        try:
+            return self._callers[hook]
+        except KeyError:
+            raise PluginError(
+                f"provider plugin {self.info.name!r} does not implement the required hook {hook!r}",
+                provider=self.info.name,
+            ) from None
+
+    def observe(self, hook: str, **kwargs: Any) -> None:
+        caller = self._observers.get(hook)
+        if caller is not None:
+            caller(**kwargs)
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Await ``value`` if it is awaitable (hooks may return either)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value

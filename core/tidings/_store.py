@@ -1,0 +1,207 @@
+"""Checkpoint stores: where each stream's cursor, recently delivered ids and dead letters live.
+
+A store speaks JSON-able dicts only; the engine turns cursors to and from JSON
+with cattrs. Two implementations: :class:`MemoryStore` (tests, notebooks) and
+:class:`SQLiteStore` (the embedded default: one file, WAL, safe for several
+processes).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import anyio.to_thread
+
+from tidings._errors import StoreError
+from tidings._models import DeadLetter
+
+__all__ = ["CheckpointStore", "MemoryStore", "SQLiteStore"]
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """The interface every checkpoint store keeps.
+
+    ``state`` is a JSON-able dict ``{"cursor": ..., "ids": [...], "open": [...] | None, "ended": bool}``;
+    ``streams`` is the JSON-able list of a watch's streams (what ``start`` returned).
+    ``commit`` writes the state and the page's dead letters atomically.
+    """
+
+    async def load_streams(self, watch: str) -> list[dict[str, Any]] | None: ...
+
+    async def save_streams(self, watch: str, streams: list[dict[str, Any]]) -> None: ...
+
+    async def load(self, watch: str, stream: str) -> dict[str, Any] | None: ...
+
+    async def commit(
+        self, watch: str, stream: str, state: dict[str, Any], dead_letters: Sequence[DeadLetter] = ()
+    ) -> None: ...
+
+    async def dead_letters(self, watch: str) -> list[DeadLetter]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _letter_key(letter: DeadLetter) -> str:
+    return json.dumps([letter.stream, letter.raw], sort_keys=True, default=str)
+
+
+class MemoryStore:
+    """Keeps everything in this process (copies in and out, so nothing is shared by accident)."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, str] = {}
+        self._states: dict[tuple[str, str], str] = {}
+        self._letters: dict[str, dict[str, DeadLetter]] = {}
+        self.commits = 0
+
+    async def load_streams(self, watch: str) -> list[dict[str, Any]] | None:
+        raw = self._streams.get(watch)
+        return None if raw is None else json.loads(raw)
+
+    async def save_streams(self, watch: str, streams: list[dict[str, Any]]) -> None:
+        self._streams[watch] = json.dumps(streams)
+
+    async def load(self, watch: str, stream: str) -> dict[str, Any] | None:
+        raw = self._states.get((watch, stream))
+        return None if raw is None else json.loads(raw)
+
+    async def commit(
+        self, watch: str, stream: str, state: dict[str, Any], dead_letters: Sequence[DeadLetter] = ()
+    ) -> None:
+        self._states[(watch, stream)] = json.dumps(state)
+        box = self._letters.setdefault(watch, {})
+        for letter in dead_letters:
+            box.setdefault(_letter_key(letter), letter)
+        self.commits += 1
+
+    async def dead_letters(self, watch: str) -> list[DeadLetter]:
+        return list(self._letters.get(watch, {}).values())
+
+    async def aclose(self) -> None:
+        return None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS watches (watch TEXT PRIMARY KEY, streams TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (
+    watch TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (watch, stream));
+CREATE TABLE IF NOT EXISTS dead_letters (
+    watch TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
+    raw TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (watch, key));
+"""
+
+
+class SQLiteStore:
+    """A SQLite file in WAL mode. Several processes may open the same file.
+
+    Writes run in a worker thread so the event loop never blocks on disk.
+    ``synchronous=NORMAL`` keeps every commit through a process crash (SIGKILL);
+    pass ``durable=True`` for ``FULL`` (also through power loss, slower).
+    """
+
+    def __init__(self, path: str | Path, *, durable: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the checkpoint store {str(self.path)!r}: {exc}") from exc
+        self._lock = threading.Lock()
+        self.commits = 0
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    async def _run(self, func: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with self._lock:
+                try:
+                    return func(*args)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"checkpoint store {str(self.path)!r} failed: {exc}") from exc
+
+        return await anyio.to_thread.run_sync(locked)
+
+    async def load_streams(self, watch: str) -> list[dict[str, Any]] | None:
+        row = await self._run(
+            lambda: self._db.execute("SELECT streams FROM watches WHERE watch=?", (watch,)).fetchone()
+        )
+        return None if row is None else json.loads(row[0])
+
+    async def save_streams(self, watch: str, streams: list[dict[str, Any]]) -> None:
+        text = json.dumps(streams)
+        await self._run(
+            lambda: self._db.execute(
+                "INSERT INTO watches(watch, streams) VALUES(?, ?) "
+                "ON CONFLICT(watch) DO UPDATE SET streams=excluded.streams",
+                (watch, text),
+            )
+        )
+
+    async def load(self, watch: str, stream: str) -> dict[str, Any] | None:
+        row = await self._run(
+            lambda: self._db.execute(
+                "SELECT state FROM streams WHERE watch=? AND stream=?", (watch, stream)
+            ).fetchone()
+        )
+        return None if row is None else json.loads(row[0])
+
+    async def commit(
+        self, watch: str, stream: str, state: dict[str, Any], dead_letters: Sequence[DeadLetter] = ()
+    ) -> None:
+        text = json.dumps(state)
+        now = datetime.now(timezone.utc).isoformat()
+        letters = [
+            (watch, d.stream, _letter_key(d), d.reason, json.dumps(d.raw, default=str), d.at.isoformat())
+            for d in dead_letters
+        ]
+
+        def write() -> None:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO streams(watch, stream, state, updated_at) VALUES(?, ?, ?, ?) "
+                    "ON CONFLICT(watch, stream) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
+                    (watch, stream, text, now),
+                )
+                if letters:
+                    db.executemany(
+                        "INSERT OR IGNORE INTO dead_letters(watch, stream, key, reason, raw, at) "
+                        "VALUES(?, ?, ?, ?, ?, ?)",
+                        letters,
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+        self.commits += 1
+
+    async def dead_letters(self, watch: str) -> list[DeadLetter]:
+        rows = await self._run(
+            lambda: self._db.execute(
+                "SELECT stream, reason, raw, at FROM dead_letters WHERE watch=? ORDER BY at", (watch,)
+            ).fetchall()
+        )
+        return [
+            DeadLetter(watch=watch, stream=s, reason=r, raw=json.loads(raw), at=datetime.fromisoformat(at))
+            for s, r, raw, at in rows
+        ]
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,621 @@
+"""The engine: a Watch follows one provider feed or tracker, delivering each event once.
+
+Delivery promise. Each stream runs as an async generator: an event counts as
+delivered when the consumer comes back for the next one (the handler returned,
+or the ``async for`` body finished). Cursor, recently delivered ids and dead
+letters are committed together once per page; if the watch stops mid-page
+(stop request, handler error, cancellation) the events delivered so far are
+committed before it exits, and a killed process re-reads at most the page in
+progress, whose already-committed events the recent ids remove.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import random
+import time
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import anyio
+import attrs
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type, stop_after_attempt
+
+from tidings._auth import BearerToken
+from tidings._context import WatchContext
+from tidings._convert import converter, user_time
+from tidings._errors import (
+    ConfigurationError,
+    HandlerError,
+    ParseError,
+    PluginError,
+    RetriesExhausted,
+    StoreError,
+    TransientError,
+)
+from tidings._http import HTTP
+from tidings._models import DeadLetter, Event, Page, Stream
+from tidings._plugins import ProviderHooks, await_me_maybe
+from tidings._plugins import provider as _provider_entry
+from tidings._store import CheckpointStore, MemoryStore
+
+__all__ = ["Watch", "WatchStats", "follow_all"]
+
+Handler = Callable[[Event], Any]
+
+
+class RecentIds:
+    """The ids delivered most recently, bounded (oldest forgotten first)."""
+
+    __slots__ = ("_ids", "capacity")
+
+    def __init__(self, ids: Iterable[str] = (), capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict.fromkeys(ids)
+        self._trim()
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, item: str) -> None:
+        self._ids[item] = None
+
+    def _trim(self) -> None:
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def to_list(self) -> list[str]:
+        self._trim()
+        return list(self._ids)
+
+
+@attrs.define
+class WatchStats:
+    """What a watch did (``Watch.stats``): shown by the CLI's summary."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    pages: int = 0
+    retries: int = 0
+    streams: int = 0
+    streams_ended: int = 0
+    started: float = attrs.field(factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+class _StreamRun:
+    """One stream's loop and state."""
+
+    def __init__(self, watch: Watch, ctx: WatchContext, state: Mapping[str, Any] | None, cursor: Any) -> None:
+        self.watch = watch
+        self.ctx = ctx
+        self.key = ctx.stream.key
+        self.cursor = cursor
+        state = state or {}
+        self.recent = RecentIds(state.get("ids", ()), watch.dedup_window)
+        saved_open = state.get("open")
+        if saved_open is not None:
+            self.open: set[str] | None = set(saved_open)
+        elif ctx.stream.subjects is not None:
+            self.open = set(ctx.stream.subjects)
+        else:
+            self.open = None
+        self.ended = bool(state.get("ended"))
+        self.pushed: list[Any] = []
+        self.letters: list[DeadLetter] = []  # set aside since the last commit
+        self.wake: anyio.Event | None = None
+
+    def poke(self, record: Any = None) -> None:
+        if record is not None:
+            self.pushed.append(record)
+        else:
+            self.pushed.append(_POKE)
+        if self.wake is not None:
+            self.wake.set()
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "cursor": converter.unstructure(self.cursor),
+            "ids": self.recent.to_list(),
+            "open": None if self.open is None else sorted(self.open),
+            "ended": self.ended,
+        }
+
+    async def _commit(self, events: Sequence[Event]) -> None:
+        letters, self.letters = self.letters, []
+        with anyio.CancelScope(shield=True):
+            await self.watch.store.commit(self.watch.name, self.watch._store_key(self.key), self._state(), letters)
+        for letter in letters:
+            self.watch._hooks.observe("record_dead_lettered", ctx=self.ctx, letter=letter)
+        self.watch._hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
+
+    def dead_letter(self, reason: str, raw: Any) -> None:
+        self.letters.append(
+            DeadLetter(watch=self.watch.name, stream=self.key, reason=reason, raw=raw, at=datetime.now(timezone.utc))
+        )
+        self.watch.stats.dead_letters += 1
+
+    async def _fetch(self) -> Page:
+        watch = self.watch
+        fetch = watch._hooks.caller("fetch_page")
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None) or 0.0
+            backoff = min(watch.retry_max_wait, watch.retry_base_wait * 2 ** (state.attempt_number - 1))
+            return max(float(retry_after), random.uniform(0, backoff))  # full jitter, Retry-After a floor
+
+        def count(state: RetryCallState) -> None:
+            watch.stats.retries += 1
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(watch.max_retries + 1),
+            wait=wait,
+            retry=retry_if_exception_type(TransientError),
+            sleep=anyio.sleep,
+            before_sleep=count,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    page = await await_me_maybe(fetch(ctx=self.ctx, cursor=self.cursor))
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise RetriesExhausted(
+                f"gave up after {watch.max_retries + 1} attempts: {last}; the position is saved, run again to resume",
+                provider=watch.provider,
+            ) from last
+        if not isinstance(page, Page):
+            raise PluginError(
+                f"fetch_page must return tidings.Page, got {type(page).__name__}", provider=watch.provider
+            )
+        return page
+
+    async def _next_page(self, delay: float) -> Page | None:
+        """Wait ``delay`` (or until poked or stopped), then fetch. None when stopped."""
+        if self.pushed:
+            records = [r for r in self.pushed if r is not _POKE]
+            poke = len(records) != len(self.pushed)
+            self.pushed = []
+            if records:
+                return Page(records=records)
+            if poke:
+                delay = 0
+        with anyio.CancelScope() as scope:
+            self.watch._waiting.add(scope)
+            try:
+                if delay > 0:
+                    self.wake = anyio.Event()
+                    with anyio.move_on_after(delay):
+                        await self.wake.wait()
+                    self.wake = None
+                    if self.pushed:
+                        return await self._next_page(0)
+                return await self._fetch()
+            finally:
+                self.watch._waiting.discard(scope)
+        return None  # cancelled by stop()
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        """Deliver this stream's new events; commit once per page and when closed."""
+        watch = self.watch
+        hooks = watch._hooks
+        parse = hooks.caller("parse_event")
+        fold = hooks.caller("checkpoint")
+        terminal = hooks._callers.get("is_terminal")
+        recent = self.recent
+        stats = watch.stats
+        delay = 0.0
+        while not self.ended and not watch._stopping:
+            page = await self._next_page(delay)
+            if page is None:
+                break
+            stats.pages += 1
+            running = self.cursor
+            delivered: list[Event] = []
+            complete = False
+            try:
+                for record in page.records:
+                    try:
+                        event = parse(ctx=self.ctx, record=record)
+                        if inspect.isawaitable(event):
+                            event = await event
+                    except ParseError as exc:
+                        self.dead_letter(str(exc), record)
+                        continue
+                    if event.id in recent:
+                        stats.duplicates += 1
+                        continue
+                    if terminal is not None and not event.terminal:
+                        verdict = terminal(ctx=self.ctx, event=event)
+                        if inspect.isawaitable(verdict):
+                            verdict = await verdict
+                        if verdict:
+                            event = attrs.evolve(event, terminal=True)
+                    yield event
+                    # the consumer came back: the event was delivered
+                    recent.add(event.id)
+                    running = fold(ctx=self.ctx, cursor=running, event=event)
+                    if inspect.isawaitable(running):
+                        running = await running
+                    delivered.append(event)
+                    stats.delivered += 1
+                    if event.terminal and self.open is not None:
+                        self.open.discard(event.subject)  # type: ignore[arg-type]
+                    if watch._stopping:
+                        break
+                else:
+                    complete = True
+            finally:
+                if complete:
+                    self.cursor = page.advance(running) if page.advance is not None else running
+                    if self.open is not None and page.ended:
+                        self.open -= page.ended
+                else:
+                    self.cursor = running
+                if self.open is not None and not self.open:
+                    self.ended = True
+                    stats.streams_ended += 1
+                if delivered or self.letters or page.advance is not None or page.ended or self.ended:
+                    await self._commit(delivered)
+            if watch.until_idle and not delivered and not page.more:
+                break
+            if page.more:
+                delay = 0.0
+            elif delivered:
+                delay = watch.interval
+            else:
+                delay = min(max(delay * 2, watch.interval), watch.max_interval)
+
+
+_POKE = object()
+
+
+class Watch:
+    """Follow one provider: an async iterator of events, or a run with a handler.
+
+    :param provider: the provider name (``tidings providers`` lists them).
+    :param name: the watch name its cursors are stored under (default: the provider name).
+    :param base_url: the provider's base URL (default: the plugin's production URL).
+    :param token: a bearer token (or whatever the provider's ``make_auth`` makes of it).
+    :param auth: an ``httpx.Auth`` to use instead of ``token``.
+    :param params: provider parameters (``--param`` on the command line).
+    :param store: a checkpoint store (default: a new :class:`MemoryStore`).
+    :param after: where a new watch starts (a datetime or ISO-8601 text).
+    :param interval: the poll interval when new events keep coming (seconds).
+    :param max_interval: the longest wait between idle polls (backs off by doubling).
+    :param until_idle: end a feed once a poll finds nothing new.
+    :param dedup_window: how many recently delivered ids are kept per stream.
+    :param overlap: seconds re-read before a saved time position (late events).
+    :param on_handler_error: ``"stop"`` (save the position before the failing event and raise
+        :class:`HandlerError`) or ``"dead-letter"`` (set the event aside and go on).
+    :param max_retries: transient faults tolerated in a row per fetch.
+    :param transport: an httpx transport (an in-process emulator), or ``client`` to share one.
+    :param max_per_host: requests in flight to one host, across this watch's streams.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        name: str | None = None,
+        base_url: str | None = None,
+        token: str | None = None,
+        auth: httpx.Auth | None = None,
+        params: Mapping[str, Any] | None = None,
+        store: CheckpointStore | None = None,
+        after: datetime | str | None = None,
+        page_size: int | None = None,
+        interval: float = 1.0,
+        max_interval: float = 30.0,
+        until_idle: bool = False,
+        dedup_window: int = 10_000,
+        overlap: float = 5.0,
+        on_handler_error: Literal["stop", "dead-letter"] = "stop",
+        max_retries: int = 8,
+        retry_base_wait: float = 0.5,
+        retry_max_wait: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
+        max_per_host: int = 16,
+        max_body_bytes: int | None = None,
+    ) -> None:
+        entry = _provider_entry(provider)
+        self.entry = entry
+        self.provider = entry.info.name
+        self.info = entry.info
+        self.name = name or self.provider
+        base = base_url or entry.info.default_base_url
+        if not base:
+            raise ConfigurationError("no base URL: pass --base-url", provider=self.provider)
+        self.base_url = base.rstrip("/")
+        self._token = token
+        self._auth = auth
+        self.params: dict[str, Any] = dict(params or {})
+        self.store: CheckpointStore = store if store is not None else MemoryStore()
+        self.after = user_time(after) if isinstance(after, str) else after
+        self.page_size = page_size
+        if interval < 0 or max_interval < interval:
+            raise ConfigurationError("interval must be >= 0 and no more than max_interval", provider=self.provider)
+        self.interval = interval
+        self.max_interval = max_interval
+        self.until_idle = until_idle
+        self.dedup_window = dedup_window
+        self.overlap = overlap
+        if on_handler_error not in ("stop", "dead-letter"):
+            raise ConfigurationError("on_handler_error must be 'stop' or 'dead-letter'", provider=self.provider)
+        self.on_handler_error = on_handler_error
+        self.max_retries = max_retries
+        self.retry_base_wait = retry_base_wait
+        self.retry_max_wait = retry_max_wait
+        self._transport = transport
+        self._client = client
+        self.max_per_host = max_per_host
+        self.max_body_bytes = max_body_bytes
+        self.stats = WatchStats()
+        self._hooks = ProviderHooks(entry)
+        self._stopping = False
+        self._waiting: set[anyio.CancelScope] = set()
+        self._runs: dict[str, _StreamRun] = {}
+        self._run_id = 0
+        self.limiter: anyio.CapacityLimiter | None = None
+        self.http: HTTP | None = None
+
+    def __repr__(self) -> str:
+        return f"Watch(provider={self.provider!r}, name={self.name!r}, base_url={self.base_url!r})"
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    def stop(self) -> None:
+        """Stop after the delivery in progress; the position is saved. Safe from any task."""
+        self._stopping = True
+        for scope in list(self._waiting):
+            scope.cancel()
+
+    def push(self, stream: str, record: Any = None) -> bool:
+        """Hand a webhook's record to a running stream (or, with no record, make it poll now).
+
+        :return: False if no running stream has that key.
+        """
+        run = self._runs.get(stream)
+        if run is None:
+            return False
+        run.poke(record)
+        return True
+
+    def context(self, stream: Stream | None = None) -> WatchContext:
+        if self.http is None:
+            raise ConfigurationError("the watch is not running", provider=self.provider)
+        return WatchContext(
+            provider=self.provider,
+            watch=self.name,
+            stream=stream or Stream(),
+            params=self.params,
+            base_url=self.base_url,
+            http=self.http,
+            after=self.after,
+            page_size=self.page_size,
+            overlap=self.overlap,
+        )
+
+    def _store_key(self, key: str) -> str:
+        return f"{self._run_id}/{key}"
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """The records this watch set aside, with their reasons."""
+        return await self.store.dead_letters(self.name)
+
+    async def _make_auth(self) -> httpx.Auth | None:
+        if self._auth is not None:
+            return self._auth
+        if self._hooks.implements("make_auth"):
+            made = await await_me_maybe(self._hooks.caller("make_auth")(token=self._token, params=self.params))
+            if made is not None:
+                return made  # type: ignore[no-any-return]
+        return BearerToken(self._token) if self._token else None
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[list[_StreamRun]]:
+        self._stopping = False
+        self.stats = WatchStats()
+        if self.limiter is None:
+            self.limiter = anyio.CapacityLimiter(self.max_per_host)
+        http_kwargs: dict[str, Any] = {}
+        if self.max_body_bytes is not None:
+            http_kwargs["max_body_bytes"] = self.max_body_bytes
+        self.http = HTTP(
+            provider=self.provider,
+            base_url=self.base_url,
+            auth=await self._make_auth(),
+            client=self._client,
+            transport=self._transport,
+            limiter=self.limiter,
+            **http_kwargs,
+        )
+        error: BaseException | None = None
+        try:
+            runs = await self._open_streams()
+            self._hooks.observe("watch_started", ctx=self.context())
+            yield runs
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.stats.finished = time.monotonic()
+            self._runs = {}
+            with anyio.CancelScope(shield=True):
+                self._hooks.observe("watch_finished", ctx=self.context(), error=error)
+                await self.http.aclose()
+
+    async def _open_streams(self) -> list[_StreamRun]:
+        saved = await self.store.load_streams(self.name)
+        streams: list[Stream] | None = None
+        if saved is not None:
+            self._run_id = int(saved["run"])
+            streams = [Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
+                       for s in saved["streams"]]
+            states = [await self.store.load(self.name, self._store_key(s.key)) for s in streams]
+            if self.info.kind == "tracker" and all(st is not None and st.get("ended") for st in states):
+                streams = None  # that work finished: start anew
+        if streams is None:
+            self._run_id = int(saved["run"]) + 1 if saved is not None else 1
+            started: Any = None
+            if self._hooks.implements("start"):
+                started = await await_me_maybe(self._hooks.caller("start")(ctx=self.context()))
+            streams = list(started) if started is not None else [Stream()]
+            if not streams or not all(isinstance(s, Stream) for s in streams):
+                raise PluginError("start must return a non-empty sequence of tidings.Stream", provider=self.provider)
+            if self.info.kind == "tracker" and any(s.subjects is None for s in streams):
+                raise PluginError("a tracker's streams must name their subjects", provider=self.provider)
+            await self.store.save_streams(
+                self.name,
+                {
+                    "run": self._run_id,
+                    "streams": [
+                        {"key": s.key, "subjects": None if s.subjects is None else sorted(s.subjects),
+                         "data": dict(s.data)}
+                        for s in streams
+                    ],
+                },
+            )
+        runs = []
+        for stream in streams:
+            ctx = self.context(stream)
+            state = await self.store.load(self.name, self._store_key(stream.key))
+            if state is not None:
+                try:
+                    cursor = converter.structure(state["cursor"], self.info.cursor_type)
+                except Exception as exc:
+                    raise StoreError(
+                        f"the saved position of watch {self.name!r} does not fit {self.info.cursor_type.__name__} "
+                        f"({exc}); use another --name or remove the checkpoint file",
+                        provider=self.provider,
+                    ) from exc
+            elif self._hooks.implements("initial_cursor"):
+                cursor = await await_me_maybe(self._hooks.caller("initial_cursor")(ctx=ctx))
+            else:
+                cursor = self.info.cursor_type()
+            run = _StreamRun(self, ctx, state, cursor)
+            if run.ended:
+                continue
+            runs.append(run)
+            self._runs[stream.key] = run
+        self.stats.streams = len(streams)
+        self.stats.streams_ended = len(streams) - len(runs)
+        return runs
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        """Every new event, as it is delivered.
+
+        An event counts as delivered when you ask for the next one; if you leave the
+        loop early, wrap the iterator in ``contextlib.aclosing`` so the position is
+        saved at once (the event you broke on is delivered again next time).
+        """
+        async with self._session() as runs:
+            if len(runs) == 1:
+                async with contextlib.aclosing(runs[0].events()) as events:
+                    async for event in events:
+                        yield event
+                return
+            send, receive = anyio.create_memory_object_stream[tuple[Event, anyio.Event]](0)
+
+            async def pump(run: _StreamRun) -> None:
+                async with contextlib.aclosing(run.events()) as events:
+                    async for event in events:
+                        ack = anyio.Event()
+                        await send.send((event, ack))
+                        await ack.wait()
+
+            async def pump_all(task_group: anyio.abc.TaskGroup) -> None:
+                async with send:
+                    async with anyio.create_task_group() as inner:
+                        for run in runs:
+                            inner.start_soon(pump, run)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump_all, tg)
+                try:
+                    async with receive:
+                        async for event, ack in receive:
+                            yield event
+                            ack.set()
+                finally:
+                    tg.cancel_scope.cancel()
+
+    async def run(self, handler: Handler) -> WatchStats:
+        """Deliver every new event to ``handler`` (a function or coroutine function).
+
+        A feed runs until :meth:`stop` (or ``until_idle``); a tracker until every
+        subject ended. A handler exception stops the watch with the position of
+        the last delivered event saved and raises :class:`HandlerError`, unless
+        ``on_handler_error="dead-letter"``.
+        """
+        async with self._session() as runs:
+            async with anyio.create_task_group() as tg:
+                for run in runs:
+                    tg.start_soon(self._drive, run, handler)
+        return self.stats
+
+    async def _drive(self, run: _StreamRun, handler: Handler) -> None:
+        async with contextlib.aclosing(run.events()) as events:
+            async for event in events:
+                try:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    if self.on_handler_error == "dead-letter":
+                        run.dead_letter(f"handler raised {type(exc).__name__}: {exc}", event.raw)
+                        continue
+                    raise HandlerError(
+                        f"the handler raised {type(exc).__name__} on event {event.id!r}; "
+                        "the position before it is saved: fix the handler and run again",
+                        provider=self.provider,
+                    ) from exc
+
+    async def collect(self, limit: int | None = None) -> list[Event]:
+        """The events of a run (a tracker to its end, a feed until idle or ``limit`` events)."""
+        from tidings._models import EventList
+
+        out = EventList()
+        if limit is not None and limit <= 0:
+            return out
+        if self.info.kind == "feed" and limit is None:
+            self.until_idle = True
+        async with contextlib.aclosing(self.events()) as events:
+            async for event in events:
+                out.append(event)
+                if limit is not None and len(out) >= limit:
+                    self.stop()
+        return out
+
+
+async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host: int = 16) -> list[WatchStats]:
+    """Run many watches at once in one task group, sharing a request limit per host."""
+    limiters: dict[str, anyio.CapacityLimiter] = {}
+    for watch in watches:
+        host = httpx.URL(watch.base_url).host
+        watch.limiter = limiters.setdefault(host, anyio.CapacityLimiter(max_per_host))
+    results: list[WatchStats] = [WatchStats() for _ in watches]
+
+    async def one(i: int, watch: Watch) -> None:
+        results[i] = await watch.run(handler)
+
+    async with anyio.create_task_group() as tg:
+        for i, watch in enumerate(watches):
+            tg.start_soon(one, i, watch)
+    return results

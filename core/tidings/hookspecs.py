@@ -1,0 +1,166 @@
+"""The hook specifications: the whole contract between the core and a plugin.
+
+Provider hooks (``provider_info`` through ``parse_webhook``) are ``firstresult``
+and, for one watch, reach only that watch's provider plugin plus cross-cutting
+plugins (which may wrap them with ``@hookimpl(wrapper=True)``). Every hook may
+return a value or an awaitable: the core awaits what it gets. Implement only
+the arguments you need; pluggy passes them by name.
+
+Observer hooks (``watch_started`` and after) are called on every plugin that
+implements them, results ignored: metrics, tracing, recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pluggy
+
+if TYPE_CHECKING:
+    from tidings._context import WatchContext
+    from tidings._models import DeadLetter, Event, Page, ProviderInfo, Push, Stream
+
+hookspec = pluggy.HookspecMarker("tidings")
+hookimpl = pluggy.HookimplMarker("tidings")
+
+# -- provider hooks ---------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def provider_info() -> ProviderInfo:  # type: ignore[empty-body]
+    """Describe the provider: its name, kind, cursor type, parameters and emulator.
+
+    Called once per plugin when providers are listed or a watch is built. A plugin
+    that implements it is a *provider plugin*; one that does not is cross-cutting.
+
+    :return: a :class:`tidings.ProviderInfo` (not an awaitable).
+    """
+
+
+@hookspec(firstresult=True)
+def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
+    """Build this provider's authentication from the token and parameters.
+
+    Called once per watch that was not given an ``auth`` object. Return None for
+    the default: ``Authorization: Bearer <token>`` when a token was given, else no auth.
+    Use it for OAuth2 client credentials (``--param client_id=…``), Basic, or an API-key header.
+
+    :return: an ``httpx.Auth`` (see :class:`tidings.OAuth2ClientCredentials` and friends) or None.
+    """
+
+
+@hookspec(firstresult=True)
+def start(ctx: WatchContext) -> Sequence[Stream] | Awaitable[Sequence[Stream]] | None:
+    """Start the asynchronous work a tracker follows, and say which streams to follow.
+
+    Called once when a watch begins and its store holds no unfinished streams:
+    POST a session, subscribe a queue and trigger a sync, submit a bulk call, or
+    just read the ids to follow from ``ctx.params``. Not called on resume.
+
+    :param ctx: the watch (``ctx.stream`` is ``Stream("")``).
+    :return: the streams (each with the subjects it waits for), or None for one
+        feed stream covering no subjects. May be an awaitable.
+    """
+
+
+@hookspec(firstresult=True)
+def initial_cursor(ctx: WatchContext) -> Any:
+    """The cursor of a stream that has never been saved.
+
+    :param ctx: the stream (``ctx.after`` is the user's ``--after``, or None).
+    :return: an instance of ``ProviderInfo.cursor_type``. May be an awaitable.
+    """
+
+
+@hookspec(firstresult=True)
+def fetch_page(ctx: WatchContext, cursor: Any) -> Page | Awaitable[Page]:
+    """Fetch the next page of raw records from where ``cursor`` says we are.
+
+    Use ``ctx.http`` (it keeps to the configured host, caps bodies and turns
+    429/5xx/connect faults into :class:`tidings.TransientError`, which the core
+    retries with backoff). Raise :class:`tidings.TransientError` yourself for a
+    retryable error code inside a 200 body.
+
+    :param cursor: the saved position; the engine never looks inside it.
+    :return: a :class:`tidings.Page`; usually an awaitable (``async def``).
+    """
+
+
+@hookspec(firstresult=True)
+def parse_event(ctx: WatchContext, record: Any) -> Event | Awaitable[Event]:
+    """Turn one raw record into an :class:`tidings.Event`.
+
+    Called once per record, on the hot path: read the envelope fields cheaply and
+    let the typed record be built lazily (``record_type=``).
+
+    :raises tidings.ParseError: the record is dead-lettered with the reason and the feed goes on.
+    """
+
+
+@hookspec(firstresult=True)
+def checkpoint(ctx: WatchContext, cursor: Any, event: Event) -> Any:
+    """The position to save once ``event`` has been delivered.
+
+    Called for every newly delivered event, folding it into the running cursor
+    (for example the greatest time delivered, or the last queue event id). The
+    cursor the page was fetched with, folded with the events delivered so far, must
+    be a valid place to resume: a re-read is fine, de-duplication removes it.
+
+    :return: the new cursor (do not mutate the old one).
+    """
+
+
+@hookspec(firstresult=True)
+def is_terminal(ctx: WatchContext, event: Event) -> bool | None:
+    """Does ``event`` end the watch of its subject (AllDone, Failed, SYNC_ALL_SUCCESS...)?
+
+    Called for every newly delivered event. A feed's provider need not implement it.
+
+    :return: True if it ends ``event.subject``; False or None otherwise.
+    """
+
+
+@hookspec(firstresult=True)
+def verify_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes, secret: str) -> bool | None:
+    """Verify a webhook's signature.
+
+    Called by the webhook receiver before ``parse_webhook`` when it was given a
+    secret. Return None to use the core's Standard Webhooks verification.
+
+    :return: True to accept, False to refuse with 401, None for the default.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes) -> Sequence[Push] | None:
+    """Turn a verified webhook into work for the running watch.
+
+    :return: :class:`tidings.Push` items: a record to deliver, or a request that a
+        stream polls at once. May be an awaitable.
+    :raises tidings.ParseError: the receiver answers 400.
+    """
+
+
+# -- observer hooks (every implementation is called) ------------------------
+
+
+@hookspec
+def watch_started(ctx: WatchContext) -> None:
+    """A watch began (after ``start``, before the first fetch)."""
+
+
+@hookspec
+def page_committed(ctx: WatchContext, cursor: Any, events: Sequence[Event]) -> None:
+    """A page's events were delivered and ``cursor`` was saved."""
+
+
+@hookspec
+def record_dead_lettered(ctx: WatchContext, letter: DeadLetter) -> None:
+    """A record was set aside (it could not be parsed, or its handler failed)."""
+
+
+@hookspec
+def watch_finished(ctx: WatchContext, error: BaseException | None) -> None:
+    """A watch ended: every subject ended, it was stopped, or ``error`` ended it."""

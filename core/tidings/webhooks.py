@@ -1,0 +1,176 @@
+"""Receive webhooks for a running watch: verify, de-duplicate, hand over, answer 200 at once.
+
+Signatures follow the Standard Webhooks scheme: headers ``webhook-id``,
+``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of
+"id.timestamp.body">``, several space-separated signatures allowed). A secret
+given as ``whsec_<base64>`` is base64-decoded; any other text is used as UTF-8.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from tidings._errors import ParseError, TidingsError
+from tidings._plugins import await_me_maybe
+
+if TYPE_CHECKING:
+    from tidings._watch import Watch
+
+__all__ = ["WebhookReceiver", "WebhookRejected", "serve", "sign", "verify"]
+
+
+class WebhookRejected(TidingsError):
+    """A webhook failed verification (unsigned, badly signed, too old, or replayed)."""
+
+
+def _key(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret[len("whsec_") :])
+    return secret.encode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value for a message (what a provider sends)."""
+    mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes, *, tolerance: float = 300.0, now: float | None = None
+) -> str:
+    """Check a webhook's signature and age; return its ``webhook-id``.
+
+    :raises WebhookRejected: with the reason (never the secret).
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    msg_id, stamp, signatures = lower.get("webhook-id"), lower.get("webhook-timestamp"), lower.get("webhook-signature")
+    if not msg_id or not stamp or not signatures:
+        raise WebhookRejected("unsigned webhook: webhook-id, webhook-timestamp and webhook-signature are required")
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise WebhookRejected("webhook-timestamp is not an integer") from None
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise WebhookRejected(f"webhook timestamp is more than {tolerance:.0f}s away from now (replay?)")
+    expected = sign(secret, msg_id, timestamp, body).encode()
+    for candidate in signatures.split():
+        if hmac.compare_digest(candidate.encode(), expected):
+            return msg_id
+    raise WebhookRejected("webhook signature does not match")
+
+
+class WebhookReceiver:
+    """An ASGI app that hands verified webhooks to a running :class:`tidings.Watch`.
+
+    Mount it in your application, or run it standalone with :func:`serve`.
+
+    :param secret: verify signatures with it; without one, webhooks are accepted unsigned.
+    :param max_body_bytes: larger bodies are refused with 413.
+    :param tolerance: seconds a timestamp may be away from now.
+    :param remember: how many webhook ids are kept to refuse replays.
+    """
+
+    def __init__(
+        self,
+        watch: Watch,
+        *,
+        secret: str | None = None,
+        max_body_bytes: int = 256 * 1024,
+        tolerance: float = 300.0,
+        remember: int = 10_000,
+    ) -> None:
+        self.watch = watch
+        self._secret = secret
+        self.max_body_bytes = max_body_bytes
+        self.tolerance = tolerance
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self.accepted = 0
+        self.rejected = 0
+
+    def __repr__(self) -> str:
+        return f"WebhookReceiver(watch={self.watch.name!r}, signed={self._secret is not None})"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": "POST only"})
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                self.rejected += 1
+                await _answer(send, 413, {"error": "body too large"})
+                return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        status, answer = await self.handle(headers, body)
+        await _answer(send, status, answer)
+
+    async def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """Verify and deliver one webhook; returns the HTTP status and body to answer with."""
+        watch = self.watch
+        if watch.http is None:
+            return 503, {"error": "the watch is not running"}
+        ctx = watch.context()
+        msg_id = None
+        if self._secret is not None:
+            verdict = None
+            if watch._hooks.implements("verify_webhook"):
+                verdict = await await_me_maybe(
+                    watch._hooks.caller("verify_webhook")(ctx=ctx, headers=headers, body=body, secret=self._secret)
+                )
+            try:
+                if verdict is None:
+                    msg_id = verify(self._secret, headers, body, tolerance=self.tolerance)
+                elif not verdict:
+                    raise WebhookRejected("the provider's verify_webhook refused it")
+                else:
+                    msg_id = {k.lower(): v for k, v in headers.items()}.get("webhook-id")
+                if msg_id is not None and msg_id in self._seen:
+                    raise WebhookRejected("webhook id already received (replay)")
+            except WebhookRejected as exc:
+                self.rejected += 1
+                return 401, {"error": exc.message}
+        try:
+            pushes = await await_me_maybe(watch._hooks.caller("parse_webhook")(ctx=ctx, headers=headers, body=body))
+        except (ParseError, ValueError) as exc:
+            self.rejected += 1
+            return 400, {"error": str(exc)}
+        if msg_id is not None:
+            self._seen[msg_id] = None
+            while len(self._seen) > self._remember:
+                self._seen.popitem(last=False)
+        for push in pushes or ():
+            watch.push(push.stream, push.record)
+        self.accepted += 1
+        return 200, {"ok": True}
+
+
+async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+@contextmanager
+def serve(receiver: WebhookReceiver, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve a receiver on its own port (needs ``tidings[sandbox]``); yields its URL."""
+    from tidings._serve import serve_asgi
+
+    with serve_asgi(receiver, host, port, name="webhook receiver") as url:
+        yield url

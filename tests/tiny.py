@@ -15,9 +15,13 @@ from typing import Any
 
 import attrs
 import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 import tidings
 from tidings import Event, Page, ProviderInfo, hookimpl
+from tidings.sandbox import Emulator, Scenario
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -145,3 +149,29 @@ class TinyTracker(TinyFeed):
     @hookimpl
     def is_terminal(self, event: Event) -> bool:
         return event.type == "done"
+
+
+class TinyEmulator(Emulator):
+    """The tiny server as a sandbox emulator, for the contract suite."""
+
+    provider = "tiny-feed"
+    base_path = "/api"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.server = TinyServer()
+
+    def routes(self) -> list[Route]:
+        async def events(request: Request) -> Response:
+            if not self.authorized(request):
+                return self.unauthorized()
+            url = httpx.URL(str(request.url))
+            answer = self.server.handler(httpx.Request("GET", url))
+            return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+
+        return [Route("/api/events", events)]
+
+    def scenario(self, size: int = 20) -> Scenario:
+        for i in range(size):
+            self.server.add(f"e{i:03d}", i // 4)  # four events share each time: ties across pages
+        return Scenario(expected_ids=frozenset(e["id"] for e in self.server.events), page_size=3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,8 @@ class WatchContext:
     :ivar after: where a new watch starts (``--after``), or None.
     :ivar page_size: a page size the user asked for, or None for the provider's default.
     :ivar overlap: seconds re-read before a saved time position, for late events.
+    :ivar push: ``push(stream_key, record=None)`` hands a record (a webhook's) to a running
+        stream of this watch, or with no record makes it poll at once; False if no such stream runs.
     """
 
     provider: str
@@ -41,6 +43,7 @@ class WatchContext:
     after: datetime | None = None
     page_size: int | None = None
     overlap: float = 5.0
+    push: Callable[..., bool] = attrs.field(default=lambda stream, record=None: False, repr=False)
 
     def param(self, name: str, default: Any = None, *, required: bool = False) -> Any:
         """One parameter's value (the last one if it was repeated)."""

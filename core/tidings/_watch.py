@@ -35,6 +35,7 @@ from tidings._errors import (
     PluginError,
     RetriesExhausted,
     StoreError,
+    TidingsError,
     TransientError,
 )
 from tidings._http import HTTP
@@ -410,6 +411,7 @@ class Watch:
             after=self.after,
             page_size=self.page_size,
             overlap=self.overlap,
+            push=self.push,
         )
 
     def _store_key(self, key: str) -> str:
@@ -565,9 +567,15 @@ class Watch:
         ``on_handler_error="dead-letter"``.
         """
         async with self._session() as runs:
-            async with anyio.create_task_group() as tg:
-                for run in runs:
-                    tg.start_soon(self._drive, run, handler)
+            if len(runs) == 1:
+                await self._drive(runs[0], handler)
+            else:
+                try:
+                    async with anyio.create_task_group() as tg:
+                        for run in runs:
+                            tg.start_soon(self._drive, run, handler)
+                except BaseExceptionGroup as group:
+                    raise _first_error(group) from None
         return self.stats
 
     async def _drive(self, run: _StreamRun, handler: Handler) -> None:
@@ -604,6 +612,24 @@ class Watch:
         return out
 
 
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The error that ended a task group (a TidingsError first), not the group around it."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, TidingsError):
+            return leaf
+    return leaves[0] if leaves else group
+
+
 async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host: int = 16) -> list[WatchStats]:
     """Run many watches at once in one task group, sharing a request limit per host."""
     limiters: dict[str, anyio.CapacityLimiter] = {}
@@ -615,7 +641,10 @@ async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host
     async def one(i: int, watch: Watch) -> None:
         results[i] = await watch.run(handler)
 
-    async with anyio.create_task_group() as tg:
-        for i, watch in enumerate(watches):
-            tg.start_soon(one, i, watch)
+    try:
+        async with anyio.create_task_group() as tg:
+            for i, watch in enumerate(watches):
+                tg.start_soon(one, i, watch)
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from None
     return results

@@ -1,0 +1,23 @@
+"""The contract suite against the tiny provider: it passes, and a broken provider fails it by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from tiny import TinyEmulator, TinyFeed
+
+import tidings
+from tidings.testing.contract import ProviderContract
+
+
+@pytest.fixture(autouse=True)
+def _tiny() -> Iterator[None]:
+    plugin = tidings.register(TinyFeed())
+    yield
+    tidings.unregister(plugin)
+
+
+class TestTinyContract(ProviderContract):
+    provider = "tiny-feed"
+    emulator_class = TinyEmulator

@@ -1,0 +1,231 @@
+"""The OpenTransact Activities provider: hook implementations.
+
+One poll lists ``GET {base}/activities`` with ``filter[created-between][start]``
+fixed for the whole poll and ``page[number]`` counted by the plugin from 1 to
+``meta.page-count``; the next poll starts at the greatest ``created-at`` delivered
+minus ``ctx.overlap`` (at least one second, so an exclusive bound loses no tie).
+The order of the list is not documented, so nothing here depends on it:
+de-duplication by activity id (the core's recent ids) removes what a page shift
+or an inclusive bound serves twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import attrs
+import httpx
+from tidings import (
+    BasicAuth,
+    ConfigurationError,
+    Event,
+    Page,
+    Param,
+    ParseError,
+    ProviderError,
+    ProviderInfo,
+    WatchContext,
+    format_time,
+    hookimpl,
+    parse_time,
+    require,
+)
+
+from tidings_opentransact.errors import raise_for_errors
+from tidings_opentransact.models import Activity, ActivityCursor
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_PAGE_SIZE",
+    "MEDIA_TYPE",
+    "PROVIDER",
+    "checkpoint",
+    "fetch_page",
+    "initial_cursor",
+    "make_auth",
+    "next_poll",
+    "parse_event",
+    "provider_info",
+    "query_filters",
+]
+
+PROVIDER = "opentransact"
+DEFAULT_BASE_URL = "https://api.opentransact.com/v1"
+DEFAULT_PAGE_SIZE = 30
+MEDIA_TYPE = "application/vnd.api+json"
+MIN_MARGIN = timedelta(seconds=1)  # created-at has second precision: an exclusive start must not lose ties
+
+#: ``--param`` keys passed through as ``filter[<key>]`` (exact match).
+PLAIN_FILTERS = ("subject-id", "subject-type", "action", "profile-id", "application-id")
+METADATA_PREFIX = "metadata."
+AUTH_SCHEMES = ("bearer", "basic")
+
+
+def _emulator() -> Any:
+    from tidings_opentransact.emulator import OpenTransactEmulator
+
+    return OpenTransactEmulator()
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    return ProviderInfo(
+        name=PROVIDER,
+        kind="feed",
+        description="OpenTransact Activities: every change to your data, as a JSON:API feed",
+        cursor_type=ActivityCursor,
+        params=(
+            Param("auth", "how the token is sent: 'bearer' (default) or 'basic' (Authorization: Basic <token>)"),
+            Param("metadata.KEY", "only activities whose metadata KEY equals the value: filter[metadata][KEY]"),
+            Param("subject-id", "only activities about this subject id: filter[subject-id]"),
+            Param("subject-type", "only activities about this kind of subject (transactions...): filter[subject-type]"),
+            Param("action", "only 'created', 'updated' or 'deleted' activities: filter[action]"),
+            Param("profile-id", "only activities of this profile: filter[profile-id]"),
+            Param("application-id", "only activities of this application: filter[application-id]"),
+        ),
+        emulator=_emulator,
+        default_base_url=DEFAULT_BASE_URL,
+    )
+
+
+def _one(params: Mapping[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if isinstance(value, (list, tuple)):
+        if len(value) > 1:
+            raise ConfigurationError(
+                f"--param {name} was given {len(value)} times; the API filters on one exact value",
+                provider=PROVIDER,
+            )
+        return value[0] if value else None
+    return value
+
+
+@hookimpl
+def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
+    scheme = str(_one(params, "auth") or "bearer").strip().lower()
+    if scheme not in AUTH_SCHEMES:
+        raise ConfigurationError(
+            f"--param auth={scheme} is not known: use 'bearer' or 'basic'", provider=PROVIDER
+        )
+    if scheme == "basic":
+        if not token:
+            raise ConfigurationError("--param auth=basic needs --token (the API key)", provider=PROVIDER)
+        return BasicAuth(api_key=token)
+    return None  # the core's Bearer token
+
+
+def query_filters(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The documented filters among the ``--param`` values, as query parameters."""
+    query: list[tuple[str, str]] = []
+    for key in sorted(params):
+        if key.startswith(METADATA_PREFIX):
+            name = key[len(METADATA_PREFIX) :]
+            if not name:
+                raise ConfigurationError("--param metadata.KEY=VALUE needs a KEY", provider=PROVIDER)
+            query.append((f"filter[metadata][{name}]", str(_one(params, key))))
+        elif key in PLAIN_FILTERS:
+            query.append((f"filter[{key}]", str(_one(params, key))))
+    return query
+
+
+@hookimpl
+def initial_cursor(ctx: WatchContext) -> ActivityCursor:
+    return ActivityCursor(newest=None, start=ctx.after, page=1)
+
+
+def next_poll(ctx: WatchContext, cursor: ActivityCursor) -> ActivityCursor:
+    """The cursor of the poll after ``cursor``'s: page 1, from the newest delivered minus the overlap."""
+    if cursor.newest is None:
+        return attrs.evolve(cursor, page=1)
+    start = cursor.newest - max(timedelta(seconds=ctx.overlap), MIN_MARGIN)
+    if cursor.start is not None and start < cursor.start:
+        start = cursor.start  # never reach back before --after (or a start already passed)
+    return attrs.evolve(cursor, start=start, page=1)
+
+
+def _has_more(body: Mapping[str, Any], page: int, size: int, served: int) -> bool:
+    """Is there a page after ``page``? ``meta.page-count`` first, then ``links.next``, then a full page."""
+    meta = body.get("meta")
+    if isinstance(meta, Mapping):
+        count = meta.get("page-count")
+        if isinstance(count, int) and not isinstance(count, bool):
+            return page < count
+    links = body.get("links")
+    if isinstance(links, Mapping) and "next" in links:
+        return bool(links["next"])
+    return served >= size
+
+
+@hookimpl
+async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
+    size = ctx.page_size or DEFAULT_PAGE_SIZE
+    query: list[tuple[str, str]] = [("page[number]", str(cursor.page)), ("page[size]", str(size))]
+    if cursor.start is not None:
+        query.append(("filter[created-between][start]", format_time(cursor.start)))
+    query.extend(query_filters(ctx.params))
+    response = await ctx.http.request(
+        "GET", "activities", params=query, headers={"Accept": MEDIA_TYPE}, check_status=False
+    )
+    body = raise_for_errors(ctx, response)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise ProviderError(
+            "the activities list is not a JSON:API document with a 'data' array: check the base URL",
+            provider=ctx.provider,
+            response=response,
+        )
+    records = body["data"]
+    page = cursor.page
+    if _has_more(body, page, size, len(records)):
+        return Page(records=records, more=True, advance=lambda c: attrs.evolve(c, page=page + 1))
+    return Page(records=records, more=False, advance=lambda c: next_poll(ctx, c))
+
+
+def _subject(record: Mapping[str, Any]) -> str | None:
+    relationships = record.get("relationships")
+    if not isinstance(relationships, Mapping):
+        return None
+    subject = relationships.get("subject")
+    data = subject.get("data") if isinstance(subject, Mapping) else None
+    if not isinstance(data, Mapping) or data.get("id") is None:
+        return None
+    kind = data.get("type")
+    return f"{kind}/{data['id']}" if kind else str(data["id"])
+
+
+@hookimpl
+def parse_event(record: Any) -> Event:
+    """An activity: id ``id``, time ``attributes.created-at``, type ``activity.<action>``,
+    subject ``<subject type>/<subject id>``. Without ``created-at`` (the seed's list
+    example) it cannot be positioned: a ParseError naming the field and the id."""
+    require(record, ("id", "attributes"), provider=PROVIDER, id_field="id")
+    rid = str(record["id"])
+    attributes = record["attributes"]
+    if not isinstance(attributes, Mapping):
+        raise ParseError("'attributes' is not a JSON object", provider=PROVIDER, record_id=rid)
+    for name in ("action", "created-at"):
+        if attributes.get(name) is None:
+            raise ParseError(f"missing required field 'attributes.{name}'", provider=PROVIDER, record_id=rid)
+    try:
+        occurred_at = parse_time(attributes["created-at"])
+    except (TypeError, ValueError) as exc:
+        raise ParseError(f"'attributes.created-at' is not a time: {exc}", provider=PROVIDER, record_id=rid) from None
+    return Event(
+        provider=PROVIDER,
+        id=rid,
+        subject=_subject(record),
+        type=f"activity.{attributes['action']}",
+        status=None,
+        occurred_at=occurred_at,
+        raw=record,
+        record_type=Activity,
+    )
+
+
+@hookimpl
+def checkpoint(cursor: ActivityCursor, event: Event) -> ActivityCursor:
+    """Fold the delivered activity's time into ``newest``; the poll's start and page stay."""
+    if cursor.newest is None or event.occurred_at > cursor.newest:
+        return attrs.evolve(cursor, newest=event.occurred_at)
+    return cursor

@@ -1,0 +1,78 @@
+"""OAuth2 client credentials for the financing validation API.
+
+The token endpoint lives on a sibling host: ``https://api.X/v1`` takes its
+tokens from ``https://auth.X/oauth/token`` (``api.uat.X`` from ``auth.uat.X``).
+The ``make_auth`` hook does not see the base URL, so when no ``token_url`` is
+configured the URL is derived from the first API request this auth signs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+
+import httpx
+from tidings import OAuth2ClientCredentials, TransientError
+
+__all__ = ["FinancingOAuth", "default_token_url"]
+
+_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def default_token_url(api_url: httpx.URL | str) -> str:
+    """The token endpoint for an API URL: ``api.X`` -> ``auth.X/oauth/token``, else ``/oauth/token`` on the same host.
+
+    >>> default_token_url("https://api.uat.securefinancing.com/v1/activity")
+    'https://auth.uat.securefinancing.com/oauth/token'
+    """
+    url = httpx.URL(str(api_url))
+    host = url.host
+    if host.startswith("api."):
+        host = "auth." + host[len("api.") :]
+    return str(url.copy_with(host=host, path="/oauth/token", query=None, fragment=None))
+
+
+class FinancingOAuth(OAuth2ClientCredentials):
+    """Client credentials (JSON body with ``audience``); refreshed before expiry and once on a 401.
+
+    A 429 or 5xx from the token endpoint is a :class:`tidings.TransientError` (the
+    engine retries), not a refusal of the credentials.
+
+    :param token_url: the token endpoint; None derives it from the API's host.
+    """
+
+    token_url: str
+
+    def __init__(self, token_url: str | None, client_id: str, client_secret: str, **kwargs: object) -> None:
+        super().__init__(token_url or "", client_id, client_secret, **kwargs)  # type: ignore[arg-type]
+        self._derive = token_url is None
+
+    def __repr__(self) -> str:
+        return f"FinancingOAuth(token_url={self.token_url!r}, client_id={self.client_id!r}, secret=***)"
+
+    def _bind(self, request: httpx.Request) -> None:
+        if self._derive and not self.token_url:
+            self.token_url = default_token_url(request.url)
+
+    def _accept(self, response: httpx.Response) -> None:
+        if response.status_code in _RETRYABLE:
+            raise TransientError(
+                f"the token endpoint answered HTTP {response.status_code}: retrying with backoff",
+                url=self.token_url,
+                retry_after=_retry_after(response.headers.get("retry-after")),
+            )
+        super()._accept(response)
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self._bind(request)
+        return super().sync_auth_flow(request)
+
+    def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self._bind(request)
+        return super().async_auth_flow(request)

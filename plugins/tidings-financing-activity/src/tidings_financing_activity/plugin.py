@@ -1,0 +1,244 @@
+"""The ``financing-activity`` provider: hook implementations.
+
+One poll reads ``GET /activity?after=A&limit=L&offset=O`` with a fixed ``A``,
+raising ``O`` by the records received, until a page is shorter than ``L``. The
+next poll starts from ``A = newest delivered - overlap`` (floored at the user's
+``--after``), so late events and events sharing a timestamp are read again and
+the core's recent ids remove what was delivered already. Links in the body are
+never followed: they may name another host (the seed's do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import httpx
+import tidings
+from tidings import Event, Page, Param, ParseError, ProviderInfo, TransientError, WatchContext, hookimpl
+
+from tidings_financing_activity.auth import FinancingOAuth
+from tidings_financing_activity.models import FINANCING_CHECK, ActivityCursor, ActivityEvent
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_TERMINAL_STATUSES",
+    "NAME",
+    "EnrichedRecord",
+    "format_after",
+]
+
+NAME = "financing-activity"
+DEFAULT_LIMIT = 100
+DEFAULT_TERMINAL_STATUSES = frozenset({"FNCD", "DFIN", "CANC"})
+MIN_OVERLAP = timedelta(milliseconds=1)
+ENRICH_CHOICES = ("status", "financing-validation-requests")
+
+PARAMS = (
+    Param("client_id", "OAuth2 client id (client credentials); without it --token is a static bearer token"),
+    Param("client_secret", "OAuth2 client secret (with client_id)"),
+    Param("audience", "OAuth2 audience sent to the token endpoint"),
+    Param("token_url", "OAuth2 token endpoint (default: api.X -> https://auth.X/oauth/token)"),
+    Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)"),
+    Param("page_end", "'short' (default): a poll ends at a page shorter than limit; "
+          "'empty': only at an empty page (for servers that cap limit silently)"),
+    Param("enrich", "fetch the record behind each event: 'status' (GET /status per request id) "
+          "or 'financing-validation-requests'; off by default"),
+    Param("terminal_status", "financing statuses marked terminal (default FNCD,DFIN,CANC); "
+          "comma-separated or repeated; 'none' for none", repeatable=True),
+)
+
+
+class EnrichedRecord(dict[str, Any]):
+    """A raw event exactly as received (it *is* that dict) carrying its follow-up record aside."""
+
+    __slots__ = ("follow_up",)
+
+    def __init__(self, raw: Mapping[str, Any], follow_up: Any) -> None:
+        super().__init__(raw)
+        self.follow_up = follow_up
+
+
+def format_after(when: datetime) -> str:
+    """``2021-11-18T11:08:23.003Z``: UTC, milliseconds floored (the seed's form)."""
+    when = when.astimezone(UTC)
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 1000:03d}Z"
+
+
+def _param(params: Mapping[str, Any], name: str) -> Any:
+    value = params.get(name)
+    if isinstance(value, (list, tuple)):
+        return value[-1] if value else None
+    return value
+
+
+def _limit(ctx: WatchContext) -> int:
+    if ctx.page_size:
+        return int(ctx.page_size)
+    text = ctx.param("limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(text)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise tidings.ConfigurationError(f"--param limit must be a positive integer, not {text!r}", provider=NAME)
+    return limit
+
+
+def _poll_after(ctx: WatchContext, cursor: ActivityCursor) -> datetime | None:
+    """The ``after`` of a new poll: newest delivered minus the overlap, never before the start."""
+    if cursor.newest is None:
+        return cursor.start
+    after = cursor.newest - max(timedelta(seconds=ctx.overlap), MIN_OVERLAP)
+    if cursor.start is not None and after < cursor.start:
+        return cursor.start
+    return after
+
+
+def _terminal_statuses(ctx: WatchContext) -> frozenset[str]:
+    values = ctx.param_list("terminal_status")
+    if not values:
+        return DEFAULT_TERMINAL_STATUSES
+    found = {s.strip().upper() for v in values for s in str(v).split(",") if s.strip()}
+    return frozenset(found - {"NONE"})
+
+
+# -- hooks -------------------------------------------------------------------
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    from tidings_financing_activity.emulator import FinancingActivityEmulator
+
+    return ProviderInfo(
+        name=NAME,
+        kind="feed",
+        description="Trade financing validation activity feed (GET /activity, polled with after/offset/limit)",
+        cursor_type=ActivityCursor,
+        params=PARAMS,
+        emulator=FinancingActivityEmulator,
+        default_base_url="https://api.securefinancing.com/v1",
+    )
+
+
+@hookimpl
+def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
+    client_id = _param(params, "client_id")
+    if not client_id:
+        return None  # the core sends --token as a static bearer token
+    secret = _param(params, "client_secret")
+    if not secret:
+        raise tidings.ConfigurationError("client_id needs --param client_secret=…", provider=NAME)
+    return FinancingOAuth(
+        _param(params, "token_url") or None, str(client_id), str(secret), audience=_param(params, "audience")
+    )
+
+
+@hookimpl
+def initial_cursor(ctx: WatchContext) -> ActivityCursor:
+    return ActivityCursor(start=ctx.after, poll_after=ctx.after)
+
+
+@hookimpl
+async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
+    limit = _limit(ctx)
+    after = cursor.poll_after if cursor.offset else _poll_after(ctx, cursor)
+    query: dict[str, Any] = {}
+    if after is not None:
+        query["after"] = format_after(after)
+    query["limit"] = limit
+    query["offset"] = cursor.offset
+    body = await ctx.http.get_json("activity", params=query)
+    records = body.get("events") if isinstance(body, dict) else None
+    if records is None:
+        records = []
+    if not isinstance(records, list):
+        raise TransientError(
+            f"GET /activity answered 200 without an 'events' list ({type(body).__name__}): retrying", provider=NAME
+        )
+    empty_ends = ctx.param("page_end", "short") == "empty"
+    ended = not records if empty_ends else len(records) < limit
+    next_offset = 0 if ended else cursor.offset + len(records)
+    enrich = ctx.param("enrich")
+    if enrich:
+        records = [await _enrich(ctx, str(enrich), r) for r in records]
+
+    def advance(c: ActivityCursor) -> ActivityCursor:
+        return attrs.evolve(c, poll_after=after, offset=next_offset)
+
+    return Page(records=records, more=not ended, advance=advance)
+
+
+@hookimpl
+def parse_event(record: Any) -> Event:
+    tidings.require(record, ("event_identification", "event_date_time"), provider=NAME, id_field="event_identification")
+    event_id = str(record["event_identification"])
+    try:
+        occurred = tidings.parse_time(record["event_date_time"])
+    except (ValueError, TypeError) as exc:
+        raise ParseError(f"event_date_time: {exc}", provider=NAME, record_id=event_id) from None
+    details = record.get("event_details") or []
+    if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
+        raise ParseError("event_details: expected a list of objects", provider=NAME, record_id=event_id)
+    primary = next((d for d in details if d.get("service_name") == FINANCING_CHECK), details[0] if details else {})
+    subject = record.get("data_set_identification")
+    extra: dict[str, Any] = {}
+    if isinstance(record, EnrichedRecord):
+        typed = tidings.structure(record, ActivityEvent, provider=NAME, record_id=event_id)
+        extra["record"] = attrs.evolve(typed, follow_up=record.follow_up)
+    return Event(
+        provider=NAME,
+        id=event_id,
+        subject=None if subject is None else str(subject),
+        type=str(primary.get("service_name") or "activity"),
+        status=None if primary.get("status") is None else str(primary["status"]),
+        occurred_at=occurred,
+        raw=record,
+        record_type=ActivityEvent,
+        **extra,
+    )
+
+
+@hookimpl
+def checkpoint(cursor: ActivityCursor, event: Event) -> ActivityCursor:
+    if cursor.newest is None or event.occurred_at > cursor.newest:
+        return attrs.evolve(cursor, newest=event.occurred_at)
+    return cursor
+
+
+@hookimpl
+def is_terminal(ctx: WatchContext, event: Event) -> bool:
+    return event.type == FINANCING_CHECK and event.status in _terminal_statuses(ctx)
+
+
+# -- enrichment ----------------------------------------------------------------
+
+
+async def _follow_up(ctx: WatchContext, path: str, query: Mapping[str, str]) -> Any:
+    response = await ctx.http.request("GET", path, params=dict(query), check_status=False)
+    if response.status_code == 404:
+        return None
+    ctx.http.raise_for_status(response)
+    return ctx.http.json(response)
+
+
+async def _enrich(ctx: WatchContext, how: str, record: Any) -> Any:
+    if not isinstance(record, dict):
+        return record  # parse_event dead-letters it
+    if how == "status":
+        ids = record.get("request_identifications") or []
+        found = {str(i): await _follow_up(ctx, "status", {"request_identification": str(i)}) for i in ids}
+        return EnrichedRecord(record, found)
+    if how == "financing-validation-requests":
+        data_set = record.get("data_set_identification")
+        if data_set is None:
+            return EnrichedRecord(record, None)
+        body = await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})
+        return EnrichedRecord(record, body)
+    raise tidings.ConfigurationError(
+        f"--param enrich must be one of {', '.join(ENRICH_CHOICES)}, not {how!r}", provider=NAME
+    )

@@ -1,0 +1,169 @@
+"""Reading a queue: its body, the place of each event, and the connection it concerns.
+
+Pure functions, no I/O: the hooks in :mod:`tidings_bank_sync.plugin` call them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import tidings
+
+from tidings_bank_sync.models import QueueCursor
+
+__all__ = [
+    "PROVIDER",
+    "connection_id_from_link",
+    "connection_of",
+    "event_number",
+    "fingerprint",
+    "parse_queue_body",
+    "select_new",
+]
+
+PROVIDER = "bank-sync"
+UNPLACED_KEPT = 256
+
+
+def parse_queue_body(text: str | bytes) -> list[Any]:
+    """The events of a ``GET /queues/{queue_id}`` body.
+
+    The body is a JSON array of events; a single event object, or an object with an
+    ``events`` array, is accepted too.
+
+    :raises tidings.ParseError: the text is not JSON (the message names the line and
+        column the decoder stopped at) or not one of those shapes.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise tidings.ParseError(f"the queue body is not UTF-8: {exc}", provider=PROVIDER) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise tidings.ParseError(
+            f"the queue body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} (char {exc.pos})",
+            provider=PROVIDER,
+        ) from exc
+    if isinstance(data, list):
+        return data
+    if isinstance(data, Mapping):
+        if isinstance(data.get("events"), list):
+            return list(data["events"])
+        if "event_type" in data:
+            return [data]
+    raise tidings.ParseError(
+        f"the queue body is not a JSON array of events (got {type(data).__name__})", provider=PROVIDER
+    )
+
+
+def event_number(record: Any) -> int | None:
+    """The numeric value of a record's ``id`` (ids are compared as numbers: ``"10" > "9"``), or None."""
+    if not isinstance(record, Mapping):
+        return None
+    value = record.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def fingerprint(record: Any) -> str:
+    """A short stable digest of a record, for records without a numeric id."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def connection_id_from_link(link: Any) -> str | None:
+    """``"/connections/42"`` (or an absolute URL, or ``{"href": ...}``) -> ``"42"``."""
+    if isinstance(link, Mapping):
+        link = link.get("href") or link.get("id")
+    if isinstance(link, bool) or link is None:
+        return None
+    if isinstance(link, int):
+        return str(link)
+    text = str(link).strip().split("?", 1)[0].rstrip("/")
+    if not text:
+        return None
+    parts = [p for p in text.split("/") if p]
+    if "connections" in parts:
+        i = len(parts) - 1 - parts[::-1].index("connections")
+        if i + 1 < len(parts):
+            return parts[i + 1]
+        return None
+    return parts[-1] if parts else None
+
+
+def connection_of(record: Mapping[str, Any], followed: Iterable[str] | None = None) -> str | None:
+    """The connection an event concerns: its subject.
+
+    A connection event carries the connection as its resource. A channel event
+    (``AUTH_FAILED``...) carries a channel: its connection is read from the
+    resource's ``connection_id``, a nested ``connection`` object or link, or the
+    event's own ``connection_id``. A channel that names no connection belongs to
+    the one connection followed, when only one is.
+    """
+    resource = record.get("resource")
+    resource = resource if isinstance(resource, Mapping) else {}
+    for holder in (resource, record):
+        value = holder.get("connection_id")
+        if value is not None and not isinstance(value, bool):
+            return str(value)
+        nested = holder.get("connection")
+        if isinstance(nested, Mapping) and nested.get("id") is not None:
+            return str(nested["id"])
+        if isinstance(nested, (str, int)) and not isinstance(nested, bool):
+            found = connection_id_from_link(nested)
+            if found:
+                return found
+        link = holder.get("connection_link") or holder.get("connection_href")
+        if link:
+            found = connection_id_from_link(link)
+            if found:
+                return found
+    kind = str(record.get("resource_type") or "").upper()
+    looks_like_channel = kind == "CHANNEL" or (
+        "channel_definition_id" in resource and "channels" not in resource and "provider_id" not in resource
+    )
+    if looks_like_channel:
+        subjects = sorted(followed or ())
+        if len(subjects) == 1:
+            return subjects[0]
+    value = resource.get("id")
+    return None if value is None else str(value)
+
+
+def select_new(
+    records: Sequence[Any], cursor: QueueCursor
+) -> tuple[list[Any], int | None, tuple[str, ...]]:
+    """The records after ``cursor``, oldest first: the cursor's pending records, then
+    the queue's records with a greater id, then records without a numeric id not yet
+    handed over.
+
+    :return: the records, the greatest id among them (or None) and the fingerprints
+        of the id-less ones.
+    """
+    numbered: dict[int, Any] = {}
+    unnumbered: list[Any] = []
+    seen_prints = set(cursor.unplaced)
+    new_prints: list[str] = []
+    for record in [*cursor.pending, *records]:
+        number = event_number(record)
+        if number is None:
+            mark = fingerprint(record)
+            if mark in seen_prints:
+                continue
+            seen_prints.add(mark)
+            new_prints.append(mark)
+            unnumbered.append(record)
+        elif (cursor.last_id is None or number > cursor.last_id) and number not in numbered:
+            numbered[number] = record
+    order = sorted(numbered)
+    return [numbered[n] for n in order] + unnumbered, (order[-1] if order else None), tuple(new_prints)

@@ -9,10 +9,14 @@ error documents with the documented codes. Switches, each a constructor argument
 - ``newest_first``: the list order, which the documents do not give (both must work);
 - ``inclusive_bounds``: whether ``created-between`` bounds include their ends;
 - ``auth``: ``"bearer"``, ``"basic"`` (``Authorization: Basic <key>``) or ``"either"``;
-- ``links_base``: the base written into ``links`` (the seed's own host by default
-  would be off-host in the sandbox: set it to test that links are never followed);
+- ``links_base``: the base written into ``links`` (default: the request's own);
+  the seed's ``https://api.opentransact.com/v1`` is off-host in the sandbox, which
+  tests that links are never followed;
 - ``arrivals_while_paging``: that many new activities are created, one per request
-  for a page after the first, so page contents shift under the client;
+  for a page after the first, so page contents shift under the client
+  (``scenario()`` makes it 2 unless given, 0 included);
+- ``late_by``: those arrivals carry a ``created-at`` that many seconds in the past
+  (late events, which land among activities already listed, whatever the order);
 - ``require_media_type``: answer 406 unless ``Accept`` names the JSON:API media type.
 
 Activities are visible once their ``created-at`` has come (the emulator's clock).
@@ -83,6 +87,7 @@ class OpenTransactEmulator(Emulator):
         auth: Literal["bearer", "basic", "either"] = "bearer",
         links_base: str | None = None,
         arrivals_while_paging: int | None = None,
+        late_by: float = 0.0,
         require_media_type: bool = True,
         **kwargs: Any,
     ) -> None:
@@ -93,6 +98,7 @@ class OpenTransactEmulator(Emulator):
         self.links_base = links_base
         self.arrivals_while_paging = arrivals_while_paging
         self.arrivals_left = arrivals_while_paging or 0
+        self.late_by = late_by
         self.require_media_type = require_media_type
         self.activities: list[dict[str, Any]] = []
         self.profile_id = self._uuid()
@@ -188,7 +194,7 @@ class OpenTransactEmulator(Emulator):
             number, size = query.pop("page[number]"), query.pop("page[size]")
             if number > 1 and self.arrivals_left > 0:
                 self.arrivals_left -= 1
-                self.add(action="created", metadata={"batch": "late"})
+                self.add(created_at=self.now() - timedelta(seconds=self.late_by), metadata={"batch": "late"})
             rows = self._select(query)
         except _Refused as refused:
             return refused.response()

@@ -123,7 +123,7 @@ class AmlSessionEmulator(Emulator):
         self.latest: dict[str, str] = {}  # identifier -> the last session started for it
         self.session_requests: list[dict[str, Any]] = []
         self.token_requests: list[dict[str, str]] = []
-        self.webhook_log: list[tuple[str, str, int | None]] = []  # (session id, status, HTTP answer)
+        self.webhook_log: list[dict[str, Any]] = []  # {sessionId, status, answer: HTTP status or None}
         self._pending: list[_Webhook] = []
         self._lock = threading.Lock()
 
@@ -343,12 +343,11 @@ class AmlSessionEmulator(Emulator):
                     {"sessionId": webhook.session_id, "status": webhook.status,
                      "timestamp": tidings.format_time(self.clock.now())}
                 ).encode()
-                try:
+                entry = {"sessionId": webhook.session_id, "status": webhook.status, "answer": None}
+                self.webhook_log.append(entry)  # logged when sent: the answer is filled in when it comes
+                with contextlib.suppress(httpx.HTTPError):
                     answer = await client.post(webhook.url, content=body, headers=self.signed(webhook.msg_id, body))
-                    code: int | None = answer.status_code
-                except httpx.HTTPError:
-                    code = None
-                self.webhook_log.append((webhook.session_id, webhook.status, code))
+                    entry["answer"] = answer.status_code
         return len(due)
 
     @property

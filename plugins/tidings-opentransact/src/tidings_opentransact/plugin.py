@@ -64,9 +64,10 @@ AUTH_SCHEMES = ("bearer", "basic")
 
 
 def _emulator() -> Any:
+    """The sandbox of ``tidings follow opentransact --sandbox``: accepts Bearer and Basic alike."""
     from tidings_opentransact.emulator import OpenTransactEmulator
 
-    return OpenTransactEmulator()
+    return OpenTransactEmulator(auth="either")
 
 
 @hookimpl

@@ -41,10 +41,10 @@ def make_watch() -> Callable[..., tidings.Watch]:
     return make
 
 
-async def read(watch: tidings.Watch, timeout: float = 20.0) -> list[tidings.Event]:
+async def read(watch: tidings.Watch) -> list[tidings.Event]:
     """Every event a watch delivers until it ends (a feed: until idle)."""
     got: list[tidings.Event] = []
-    with anyio.fail_after(timeout):
+    with anyio.fail_after(20):
         await watch.run(got.append)
     return got
 

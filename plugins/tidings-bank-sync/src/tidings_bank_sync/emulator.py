@@ -16,6 +16,7 @@ outcome. ``AUTH_FAILED`` is a channel event.
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -337,8 +338,7 @@ class BankSyncEmulator(Emulator):
             except ValueError:
                 fields = {}
         else:
-            form = await request.form()
-            fields = {k: v for k, v in form.items()}
+            fields = dict(parse_qsl(raw.decode("utf-8", "replace")))
         ok = (
             fields.get("grant_type") == "client_credentials"
             and fields.get("client_id") == self.client_id

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+import tidings
+
+
+@pytest.fixture
+def ctx() -> Any:
+    """A watch context for calling hooks directly (no network)."""
+    http = tidings.HTTP(provider="bank-sync", base_url="https://api.test/v2.1",
+                        transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    return tidings.WatchContext(provider="bank-sync", watch="t", stream=tidings.Stream("q1", frozenset({"42"})),
+                                params={}, base_url="https://api.test/v2.1", http=http)

@@ -70,6 +70,23 @@ async def test_late_activities_landing_among_those_listed_are_neither_lost_nor_r
     assert watch.stats.duplicates > 0  # the pages shifted under the client, whatever the order
 
 
+async def test_activities_later_than_the_overlap_need_a_longer_overlap(make_watch: Any) -> None:
+    """A late activity (created-at 8 s in the past when it appears, after the first poll's
+    newest) is missed by a 5 s overlap and caught by --param overlap=10."""
+    found = {}
+    for overlap in ("5", "10"):
+        emulator = OpenTransactEmulator(newest_first=False, arrivals_while_paging=0)
+        now = emulator.now()
+        for i in range(6):
+            emulator.add(created_at=now - timedelta(seconds=5 - i))
+        store = tidings.MemoryStore()
+        await make_watch(emulator, store=store, params={"overlap": overlap}).collect()
+        late = emulator.add(created_at=now - timedelta(seconds=8))
+        again = await make_watch(emulator, store=store, params={"overlap": overlap}).collect()
+        found[overlap] = late["id"] in {e.id for e in again}
+    assert found == {"5": False, "10": True}
+
+
 async def test_inclusive_bound_serves_the_boundary_activity_again_and_it_is_not_delivered(
     newest_first: bool, make_watch: Any, saved_cursor: Any
 ) -> None:

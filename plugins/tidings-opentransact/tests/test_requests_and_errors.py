@@ -99,7 +99,10 @@ async def test_basic_auth_sends_the_key_as_the_seed_shows(make_watch: Any) -> No
         await make_watch(emulator).collect()  # Bearer where Basic is wanted
 
 
-@pytest.mark.parametrize("params", [{"auth": "digest"}, {"action": ["created", "updated"]}, {"metadata.": "x"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"auth": "digest"}, {"action": ["created", "updated"]}, {"metadata.": "x"}, {"overlap": "-1"}, {"overlap": "x"}],
+)
 async def test_bad_configuration_is_refused_before_anything_is_sent(params: dict[str, Any]) -> None:
     transport, seen = mock(httpx.Response(200, json=EMPTY_PAGE))
     with pytest.raises(tidings.ConfigurationError):
@@ -200,6 +203,17 @@ async def test_without_meta_the_plugin_pages_by_links_then_by_a_full_page() -> N
     assert all(r.url.host == "api.opentransact.com" for r in seen)
 
 
+async def test_page_count_as_text_and_an_endless_next_link_still_end_the_poll() -> None:
+    texts = {"data": [ACTIVITY], "meta": {"current-page": "1", "page-count": "1", "count": "1"}}
+    transport, seen = mock(httpx.Response(200, json=texts))
+    assert [e.id for e in await read(transport)] == ["a-1"]
+    assert {r.url.params["page[number]"] for r in seen} == {"1"}
+    endless = {"data": [], "links": {"next": "https://api.opentransact.com/v1/activities?page%5Bnumber%5D=9"}}
+    transport, seen = mock(httpx.Response(200, json=endless))
+    assert await read(transport) == []
+    assert {r.url.params["page[number]"] for r in seen} == {"1"}
+
+
 def test_all_is_complete() -> None:
     public = {
         n for n in dir(tidings_opentransact)
@@ -215,7 +229,7 @@ def test_provider_info_describes_every_param() -> None:
     info = tidings.providers()["opentransact"].info
     assert info.kind == "feed" and info.default_base_url == "https://api.opentransact.com/v1"
     assert {p.name for p in info.params} == {
-        "auth", "metadata.KEY", "subject-id", "subject-type", "action", "profile-id", "application-id"
+        "auth", "overlap", "metadata.KEY", "subject-id", "subject-type", "action", "profile-id", "application-id"
     }
     assert isinstance(info.emulator(), OpenTransactEmulator)  # type: ignore[misc]
 

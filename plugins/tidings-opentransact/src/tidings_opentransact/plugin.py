@@ -46,6 +46,7 @@ __all__ = [
     "initial_cursor",
     "make_auth",
     "next_poll",
+    "overlap",
     "parse_event",
     "provider_info",
     "query_filters",
@@ -79,6 +80,8 @@ def provider_info() -> ProviderInfo:
         cursor_type=ActivityCursor,
         params=(
             Param("auth", "how the token is sent: 'bearer' (default) or 'basic' (Authorization: Basic <token>)"),
+            Param("overlap", "seconds each poll reaches back before the newest activity delivered, for late "
+                  "activities (default: the watch's overlap, 5); at least 1 is always used"),
             Param("metadata.KEY", "only activities whose metadata KEY equals the value: filter[metadata][KEY]"),
             Param("subject-id", "only activities about this subject id: filter[subject-id]"),
             Param("subject-type", "only activities about this kind of subject (transactions...): filter[subject-type]"),
@@ -136,22 +139,47 @@ def initial_cursor(ctx: WatchContext) -> ActivityCursor:
     return ActivityCursor(newest=None, start=ctx.after, page=1)
 
 
+def overlap(ctx: WatchContext) -> float:
+    """Seconds each poll reaches back before the newest delivered: ``--param overlap`` or ``ctx.overlap``."""
+    value = _one(ctx.params, "overlap")
+    if value is None:
+        return ctx.overlap
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigurationError(f"--param overlap={value} is not a number of seconds >= 0", provider=PROVIDER)
+    return seconds
+
+
 def next_poll(ctx: WatchContext, cursor: ActivityCursor) -> ActivityCursor:
     """The cursor of the poll after ``cursor``'s: page 1, from the newest delivered minus the overlap."""
     if cursor.newest is None:
         return attrs.evolve(cursor, page=1)
-    start = cursor.newest - max(timedelta(seconds=ctx.overlap), MIN_MARGIN)
+    start = cursor.newest - max(timedelta(seconds=overlap(ctx)), MIN_MARGIN)
     if cursor.start is not None and start < cursor.start:
         start = cursor.start  # never reach back before --after (or a start already passed)
     return attrs.evolve(cursor, start=start, page=1)
 
 
+def _count(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
 def _has_more(body: Mapping[str, Any], page: int, size: int, served: int) -> bool:
-    """Is there a page after ``page``? ``meta.page-count`` first, then ``links.next``, then a full page."""
+    """Is there a page after ``page``? An empty page ends the poll; then ``meta.page-count``
+    decides, else ``links.next`` (only whether it is there), else whether the page was full."""
+    if served == 0:
+        return False
     meta = body.get("meta")
     if isinstance(meta, Mapping):
-        count = meta.get("page-count")
-        if isinstance(count, int) and not isinstance(count, bool):
+        count = _count(meta.get("page-count"))
+        if count is not None:
             return page < count
     links = body.get("links")
     if isinstance(links, Mapping) and "next" in links:
@@ -162,6 +190,7 @@ def _has_more(body: Mapping[str, Any], page: int, size: int, served: int) -> boo
 @hookimpl
 async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
     size = ctx.page_size or DEFAULT_PAGE_SIZE
+    overlap(ctx)  # a bad --param overlap fails before anything is sent
     query: list[tuple[str, str]] = [("page[number]", str(cursor.page)), ("page[size]", str(size))]
     if cursor.start is not None:
         query.append(("filter[created-between][start]", format_time(cursor.start)))

@@ -4,7 +4,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 import tidings
 
 

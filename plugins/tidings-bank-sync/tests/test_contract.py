@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 import anyio
 import pytest
-
 import tidings
 from tidings.sandbox import Clock
 from tidings.testing.contract import KillableStore, ProviderContract

@@ -5,11 +5,10 @@ parses into the typed models."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 import tidings
 from tidings_bank_sync import QueueEvent, SyncAllResponse, parse_queue_body
 from tidings_bank_sync.plugin import parse_event
@@ -20,7 +19,7 @@ SEED = (DATA / "bank-sync-queue.txt").read_text()
 
 
 def utc(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 @pytest.mark.parametrize("name", ["queue-event.seed.json", "sync-all.seed.json"])
@@ -66,7 +65,7 @@ def test_corrected_event_example_parses_into_the_typed_models() -> None:
     first, second = typed.resource.channels
     assert first.channel_definition_id == "8701"
     assert first.expires == utc(1528106353)
-    assert first.expires.tzinfo is timezone.utc
+    assert first.expires.tzinfo is UTC
     assert first.last_success_date == utc(1528112084)
     assert first.last_end_date == utc(1528112084)
     assert second.channel_definition_id == "8700"

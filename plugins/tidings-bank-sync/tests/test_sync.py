@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-
 import tidings
 from tidings.sandbox import Clock
 from tidings_bank_sync.emulator import BankSyncEmulator
@@ -177,7 +176,7 @@ async def test_a_trigger_whose_answer_was_lost_is_not_an_error() -> None:
                                  headers={"authorization": f"Bearer {emu.token}"}) as client:
         queue_id = (await client.post("/v2.1/queues")).json()["id"]
     emu.faults.fail_next("reset")  # the sync starts, then the connection breaks
-    w, events = await follow(emu, {"queue_id": queue_id, "connection_id": cid, "trigger": "true"})
+    w, _ = await follow(emu, {"queue_id": queue_id, "connection_id": cid, "trigger": "true"})
     assert ended(w) and emu.syncs == [(cid, "ALL")]
     assert emu.faults.served == {"reset": 1}
 

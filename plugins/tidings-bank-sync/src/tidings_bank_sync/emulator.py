@@ -16,15 +16,14 @@ outcome. ``AUTH_FAILED`` is a channel event.
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
 from collections.abc import Sequence
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 import attrs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-
 from tidings.sandbox import Emulator, Scenario
 
 __all__ = ["OUTCOMES", "BankSyncEmulator", "EmulatedConnection"]
@@ -157,7 +156,7 @@ class BankSyncEmulator(Emulator):
             return
         self._planned = [p for p in self._planned if p.due > now]
         for planned in due:
-            event = {
+            event: dict[str, Any] = {
                 "id": str(self.next_event_id),
                 "event_type": planned.event_type,
                 "resource_type": planned.resource_type,

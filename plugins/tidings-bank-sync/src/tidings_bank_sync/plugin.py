@@ -16,12 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-import attrs
 import anyio
+import attrs
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
-
 import tidings
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tidings import Event, Page, Param, ProviderInfo, Stream, WatchContext, hookimpl
 
 from tidings_bank_sync.models import QueueCursor, QueueEvent

@@ -1,0 +1,114 @@
+"""The queue reading rules: numeric ids, pending records, subjects of channel events, bad records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import tidings
+from tidings.sandbox import Clock
+from tidings_bank_sync.emulator import BankSyncEmulator
+from tidings_bank_sync.models import QueueCursor
+from tidings_bank_sync.plugin import checkpoint, is_terminal, parse_event
+from tidings_bank_sync.queue import connection_of, select_new
+
+
+def ev(i: Any, **extra: Any) -> dict[str, Any]:
+    return {"id": i, "event_type": "SYNC_STARTED", "creation_date": 1528112097,
+            "resource": {"id": "42", "status": "RUNNING"}, **extra}
+
+
+def test_ids_are_compared_as_numbers_and_sorted() -> None:
+    records = [ev("11"), ev("8"), ev("10"), ev("9")]
+    fresh, newest, _ = select_new(records, QueueCursor(last_id=9))
+    assert [r["id"] for r in fresh] == ["10", "11"]  # as text, "8" and "9" would sort after "10"
+    assert newest == 11
+    fresh, newest, _ = select_new(records, QueueCursor())
+    assert [r["id"] for r in fresh] == ["8", "9", "10", "11"]
+
+
+def test_pending_records_come_first_without_duplicates() -> None:
+    cursor = QueueCursor(last_id=9, pending=(ev("10"), ev("11")))
+    fresh, _, _ = select_new([ev("11"), ev("12")], cursor)  # a destructive queue no longer holds 10
+    assert [r["id"] for r in fresh] == ["10", "11", "12"]
+
+
+def test_records_without_a_numeric_id_are_handed_over_once() -> None:
+    odd = {"event_type": "X"}
+    fresh, newest, prints = select_new([odd, ev("7")], QueueCursor())
+    assert fresh == [ev("7"), odd] and newest == 7 and len(prints) == 1
+    again, _, _ = select_new([odd, ev("7")], QueueCursor(last_id=7, unplaced=prints))
+    assert again == []
+
+
+def test_checkpoint_keeps_the_numeric_maximum(ctx: tidings.WatchContext) -> None:
+    event = parse_event(ctx=ctx, record=ev("9"))
+    assert checkpoint(ctx=ctx, cursor=QueueCursor(last_id=10), event=event).last_id == 10
+    assert checkpoint(ctx=ctx, cursor=QueueCursor(last_id=8), event=event).last_id == 9
+    assert checkpoint(ctx=ctx, cursor=QueueCursor(), event=event).last_id == 9
+
+
+@pytest.mark.parametrize(
+    ("record", "followed", "subject"),
+    [
+        (ev("1"), None, "42"),
+        (ev("1", resource_type="CHANNEL", resource={"id": "c", "channel_definition_id": "8701",
+                                                    "connection_id": 42}), None, "42"),
+        (ev("1", resource_type="CHANNEL", resource={"id": "c", "connection": "/connections/42"}), None, "42"),
+        (ev("1", resource_type="CHANNEL", resource={"id": "c", "connection": {"id": "42"}}), None, "42"),
+        (ev("1", resource_type="CHANNEL", connection_id="42", resource={"id": "c"}), None, "42"),
+        (ev("1", resource_type="CHANNEL", resource={"channel_definition_id": "8701"}), {"42"}, "42"),
+        (ev("1", resource_type="CHANNEL", resource={"id": "c", "channel_definition_id": "8701"}), {"1", "2"}, "c"),
+    ],
+)
+def test_the_subject_is_the_connection(record: dict[str, Any], followed: set[str] | None, subject: str) -> None:
+    assert connection_of(record, followed) == subject
+
+
+def test_missing_field_names_the_field_and_the_event(ctx: tidings.WatchContext) -> None:
+    record = ev("31")
+    del record["resource"]
+    with pytest.raises(tidings.ParseError, match=r"record '31': missing required field 'resource'"):
+        parse_event(ctx=ctx, record=record)
+    with pytest.raises(tidings.ParseError, match=r"record '32': bad creation_date"):
+        parse_event(ctx=ctx, record=ev("32", creation_date="yesterday"))
+
+
+def test_terminal_types(ctx: tidings.WatchContext) -> None:
+    def terminal(event_type: str) -> bool:
+        return is_terminal(ctx=ctx, event=parse_event(ctx=ctx, record=ev("1", event_type=event_type)))
+
+    assert terminal("SYNC_ALL_SUCCESS") and terminal("AUTH_FAILED")
+    assert not terminal("LIST_ACCOUNTS_SUCCESS") and not terminal("SYNC_STARTED")
+
+
+def test_extra_fields_are_kept_in_raw(ctx: tidings.WatchContext) -> None:
+    record = ev("5", novel={"x": 1})
+    event = parse_event(ctx=ctx, record=record)
+    assert event.raw["novel"] == {"x": 1}
+    assert event.record.creation_date == datetime.fromtimestamp(1528112097, tz=UTC)
+
+
+@pytest.mark.anyio
+async def test_bad_records_on_a_keeping_queue_are_set_aside_once() -> None:
+    emu = BankSyncEmulator(seed=1, clock=Clock(speed=20))
+    cid = emu.add_connection()
+    async with httpx.AsyncClient(transport=emu.transport(), base_url="http://bank-sync.sandbox",
+                                 headers={"authorization": f"Bearer {emu.token}"}) as client:
+        queue_id = (await client.post("/v2.1/queues")).json()["id"]
+    emu.queues[queue_id] += [{"id": "1", "event_type": "SYNC_STARTED"}, {"event_type": "NO_ID", "resource": {}}]
+    w = tidings.Watch("bank-sync", base_url=emu.base_url, token=emu.token, transport=emu.transport(),
+                      params={"queue_id": queue_id, "connection_id": cid, "trigger": "yes"},
+                      interval=0.01, max_interval=0.05)
+    with anyio.fail_after(20):
+        events = await w.collect()
+    letters = await w.dead_letters()
+    assert sorted(letter.reason for letter in letters) == [
+        "[bank-sync] missing required field 'id'",
+        "[bank-sync] record '1': missing required field 'creation_date'",
+    ]
+    assert events[-1].type == "SYNC_ALL_SUCCESS"
+    assert w.stats.pages > 3  # polled several times, yet each bad record was set aside once

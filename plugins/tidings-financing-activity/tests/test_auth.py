@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
 import tidings
 from tidings_financing_activity import FinancingActivityEmulator, FinancingOAuth, default_token_url
 from tidings_financing_activity.plugin import make_auth

@@ -10,6 +10,8 @@ never followed: they may name another host (the seed's do).
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -226,19 +228,47 @@ async def _follow_up(ctx: WatchContext, path: str, query: Mapping[str, str]) -> 
     return ctx.http.json(response)
 
 
+class _FollowUps:
+    """Follow-ups one watch session fetched lately, so an overlap re-read does not fetch them again."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._found: OrderedDict[tuple[str, str], Any] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> Any:
+        return self._found.get(key, _MISSING)
+
+    def put(self, key: tuple[str, str], value: Any) -> None:
+        self._found[key] = value
+        while len(self._found) > self.capacity:
+            self._found.popitem(last=False)
+
+
+_MISSING = object()
+_sessions: weakref.WeakKeyDictionary[Any, _FollowUps] = weakref.WeakKeyDictionary()  # keyed by ctx.http
+
+
 async def _enrich(ctx: WatchContext, how: str, record: Any) -> Any:
     if not isinstance(record, dict):
         return record  # parse_event dead-letters it
+    follow_ups = _sessions.setdefault(ctx.http, _FollowUps())
+    key = (how, str(record.get("event_identification")))
+    cached = follow_ups.get(key)
+    if cached is _MISSING:
+        cached = await _fetch_follow_up(ctx, how, record)
+        follow_ups.put(key, cached)
+    return EnrichedRecord(record, cached)
+
+
+async def _fetch_follow_up(ctx: WatchContext, how: str, record: dict[str, Any]) -> Any:
     if how == "status":
         ids = record.get("request_identifications") or []
-        found = {str(i): await _follow_up(ctx, "status", {"request_identification": str(i)}) for i in ids}
-        return EnrichedRecord(record, found)
+        return {str(i): await _follow_up(ctx, "status", {"request_identification": str(i)}) for i in ids}
     if how == "financing-validation-requests":
         data_set = record.get("data_set_identification")
         if data_set is None:
-            return EnrichedRecord(record, None)
-        body = await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})
-        return EnrichedRecord(record, body)
+            return None
+        return await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})
     raise tidings.ConfigurationError(
         f"--param enrich must be one of {', '.join(ENRICH_CHOICES)}, not {how!r}", provider=NAME
     )

@@ -203,3 +203,25 @@ async def test_terminal_statuses_are_configurable(
     emulator.requests.clear()
     got = await read_all(make_watch(emulator, params={"terminal_status": "pndg,REGU"}))
     assert {e.status for e in got if e.terminal} == {"PNDG", "REGU"}
+
+
+async def test_a_new_watch_without_after_asks_from_the_epoch(
+    emulator: FinancingActivityEmulator, make_watch: Callable[..., tidings.Watch], read_all: Any
+) -> None:
+    expected = {emulator.add_event(T0 - timedelta(days=400))["event_identification"]}
+    once(await read_all(make_watch(emulator)), expected)
+    assert activity_queries(emulator)[0]["after"] == "1970-01-01T00:00:00.000Z"
+
+
+async def test_overlap_param_overrides_the_watchs(
+    emulator: FinancingActivityEmulator, make_watch: Callable[..., tidings.Watch], read_all: Any
+) -> None:
+    emulator.add_event(T0 - timedelta(seconds=1))
+    store = tidings.MemoryStore()
+    await read_all(make_watch(emulator, store=store))
+    emulator.clock.advance(60)
+    late = emulator.add_event(T0 - timedelta(seconds=40), visible_from=emulator.clock.now())
+    got = await read_all(make_watch(emulator, store=store, params={"overlap": "45"}))
+    assert [e.id for e in got] == [late["event_identification"]]
+    with pytest.raises(tidings.ConfigurationError, match="overlap"):
+        await read_all(make_watch(emulator, store=store, params={"overlap": "soon"}))

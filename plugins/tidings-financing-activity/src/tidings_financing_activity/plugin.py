@@ -36,6 +36,7 @@ NAME = "financing-activity"
 DEFAULT_LIMIT = 100
 DEFAULT_TERMINAL_STATUSES = frozenset({"FNCD", "DFIN", "CANC"})
 MIN_OVERLAP = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ENRICH_CHOICES = ("status", "financing-validation-requests")
 
 PARAMS = (
@@ -43,6 +44,7 @@ PARAMS = (
     Param("client_secret", "OAuth2 client secret (with client_id)"),
     Param("audience", "OAuth2 audience sent to the token endpoint"),
     Param("token_url", "OAuth2 token endpoint (default: api.X -> https://auth.X/oauth/token)"),
+    Param("overlap", "seconds re-read before the newest delivered time, for late events (default: the watch's, 5)"),
     Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)"),
     Param("page_end", "'short' (default): a poll ends at a page shorter than limit; "
           "'empty': only at an empty page (for servers that cap limit silently)"),
@@ -91,11 +93,24 @@ def _limit(ctx: WatchContext) -> int:
     return limit
 
 
+def _overlap(ctx: WatchContext) -> timedelta:
+    text = ctx.param("overlap")
+    seconds = ctx.overlap
+    if text is not None:
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0:
+            raise tidings.ConfigurationError(f"--param overlap must be seconds >= 0, not {text!r}", provider=NAME)
+    return max(timedelta(seconds=seconds), MIN_OVERLAP)
+
+
 def _poll_after(ctx: WatchContext, cursor: ActivityCursor) -> datetime | None:
     """The ``after`` of a new poll: newest delivered minus the overlap, never before the start."""
     if cursor.newest is None:
         return cursor.start
-    after = cursor.newest - max(timedelta(seconds=ctx.overlap), MIN_OVERLAP)
+    after = cursor.newest - _overlap(ctx)
     if cursor.start is not None and after < cursor.start:
         return cursor.start
     return after
@@ -149,9 +164,7 @@ def initial_cursor(ctx: WatchContext) -> ActivityCursor:
 async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
     limit = _limit(ctx)
     after = cursor.poll_after if cursor.offset else _poll_after(ctx, cursor)
-    query: dict[str, Any] = {}
-    if after is not None:
-        query["after"] = format_after(after)
+    query: dict[str, Any] = {"after": format_after(EPOCH if after is None else after)}
     query["limit"] = limit
     query["offset"] = cursor.offset
     body = await ctx.http.get_json("activity", params=query)

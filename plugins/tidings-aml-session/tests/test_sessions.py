@@ -43,8 +43,6 @@ async def test_events_in_order_exactly_once_whatever_the_webhooks(mode: str, org
     if mode in ("on_time", "twice"):
         assert sent[0] == "JsonDataReady"
         assert elapsed < 1.5, f"webhooks did not cut the poll wait short ({elapsed:.2f}s)"
-    if mode == "twice":
-        assert sent[1] == "JsonDataReady"
     # nothing refused: every webhook was signed correctly (None: the run had ended and the receiver with it)
     assert {w["answer"] for w in emulator.webhook_log} <= {200, None}
 

@@ -16,6 +16,7 @@ import contextlib
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -185,7 +186,7 @@ class AmlSessionEmulator(Emulator):
         ]
 
     async def _token(self, request: Request) -> Response:
-        form = dict(await request.form())
+        form = dict(urllib.parse.parse_qsl((await request.body()).decode()))  # no python-multipart needed
         self.token_requests.append({k: str(v) for k, v in form.items() if k != "client_secret"})
         if form.get("grant_type") != "client_credentials" or (form.get("client_id"), form.get("client_secret")) != (
             self.client_id,

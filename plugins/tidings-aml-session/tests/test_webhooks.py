@@ -1,0 +1,104 @@
+"""Webhooks: forged, badly signed, stale and replayed ones are refused with 401 and never reach the watch."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import tidings
+from aml_session_helpers import OK_ORG, SECRET, make_emulator, make_watch
+from tidings.webhooks import WebhookReceiver, sign
+from tidings_aml_session import plugin
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def running(params: dict[str, Any]) -> AsyncIterator[tuple[Any, tidings.Watch, str, Callable[[], int]]]:
+    """A watch on a session that stays in progress; yields (emulator, watch, session id, polls so far)."""
+    emulator = make_emulator(json_delay=1000, report_delay=1000, webhook_secret=SECRET, webhooks="never")
+    watch = make_watch(emulator, {"country": "no", "identifier": OK_ORG, **params}, interval=30, max_interval=30)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch.run, lambda event: None)
+        with anyio.fail_after(10):
+            while not emulator.latest or not any(m == "GET" for m, _ in emulator.requests):
+                await anyio.sleep(0.01)
+        sid = emulator.latest[OK_ORG]
+
+        def polls() -> int:
+            return sum(1 for m, p in emulator.requests if m == "GET" and p == f"/organization/session/{sid}")
+
+        try:
+            yield emulator, watch, sid, polls
+        finally:
+            watch.stop()
+
+
+def notice(sid: str) -> bytes:
+    return json.dumps({"sessionId": sid, "status": "ReportReady", "timestamp": "2024-05-02T10:15:30Z"}).encode()
+
+
+async def test_the_runs_receiver_refuses_forged_stale_and_replayed_webhooks() -> None:
+    params = {"webhook_listen": "127.0.0.1:0", "webhook_secret": SECRET}
+    async with running(params) as (emulator, _watch, sid, polls), httpx.AsyncClient() as client:
+        url = emulator.session_requests[0]["webhooks"]["url"]
+        body = notice(sid)
+
+        async def post(headers: dict[str, str], content: bytes = body) -> tuple[int, int]:
+            before = polls()
+            answer = await client.post(url, content=content, headers=headers)
+            await anyio.sleep(0.2)
+            return answer.status_code, polls() - before
+
+        good = emulator.signed("msg_good", body)
+        forged = base64.b64encode(b"\0" * 32).decode()
+        other = sign("whsec_" + base64.b64encode(b"another secret").decode(), "msg_x", int(time.time()), body)
+        assert await post({"content-type": "application/json"}) == (401, 0), "unsigned"
+        assert await post({**good, "webhook-signature": "v1," + forged}) == (401, 0), "forged signature"
+        assert await post({**emulator.signed("msg_x", body), "webhook-signature": other}) == (401, 0), "wrong secret"
+        assert await post(good, body.replace(b"ReportReady", b"AllDone")) == (401, 0), "tampered body"
+        stale = emulator.signed("msg_old", body, timestamp=int(time.time()) - 3600)
+        assert await post(stale) == (401, 0), "too old"
+        assert await post(good) == (200, 1), "a good webhook makes the stream poll at once"
+        assert await post(good) == (401, 0), "replayed"
+        assert await post({**emulator.signed("msg_bad", b"[]")}, b"[]") == (400, 0), "not a session notice"
+
+
+async def test_the_core_receiver_works_with_the_plugins_parse_webhook() -> None:
+    async with running({}) as (emulator, watch, sid, polls):
+        receiver = WebhookReceiver(watch, secret=SECRET)
+        body = notice(sid)
+        status, _ = await receiver.handle({"content-type": "application/json"}, body)
+        assert status == 401
+        before = polls()
+        status, _ = await receiver.handle(emulator.signed("msg_1", body), body)
+        assert status == 200
+        with anyio.fail_after(5):
+            while polls() == before:
+                await anyio.sleep(0.01)
+        status, _ = await receiver.handle(emulator.signed("msg_1", body), body)
+        assert status == 401  # replay
+
+
+async def test_webhook_request_field_and_derived_url() -> None:
+    params = {"webhook_listen": "127.0.0.1:0", "webhook_events": "AllDone,Failed"}
+    async with running(params) as (emulator, _watch, _sid, _polls):
+        sent = emulator.session_requests[0]["webhooks"]
+        assert sent["url"].startswith("http://127.0.0.1:") and sent["events"] == ["AllDone", "Failed"]
+    async with running({"webhook_url": "https://hooks.example.org/aml"}) as (emulator, _watch, _sid, _polls):
+        assert emulator.session_requests[0]["webhooks"]["url"] == "https://hooks.example.org/aml"
+
+
+def test_parse_webhook_needs_a_session_notice() -> None:
+    assert plugin.parse_webhook({}, notice("s-1")) == [tidings.Push(stream="s-1")]
+    with pytest.raises(tidings.ParseError, match="sessionId"):
+        plugin.parse_webhook({}, b'{"status": "AllDone"}')
+    with pytest.raises(tidings.ParseError, match="not JSON"):
+        plugin.parse_webhook({}, b"<html>")

@@ -75,7 +75,8 @@ async def test_the_emulator_accepts_the_request_example_and_validates(emulator) 
         assert answer.status_code == 201 and answer.json()["sessionId"]
         for country in ("se", "fi"):
             body = {"identifier": "5560000001", "nationality": country.upper()}
-            assert (await client.post(f"/organization/session/{country}", json=body, headers=headers)).status_code == 201
+            answer = await client.post(f"/organization/session/{country}", json=body, headers=headers)
+            assert answer.status_code == 201
         assert (await client.post("/organization/session/dk", json={}, headers=headers)).status_code == 404
         bad = {"nationality": "NO"}
         assert (await client.post("/organization/session/no", json=bad, headers=headers)).status_code == 400

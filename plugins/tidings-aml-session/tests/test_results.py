@@ -26,12 +26,15 @@ async def test_save_parameters_write_each_result_when_its_event_is_delivered(emu
 
     await watch.run(handler)
     assert seen == [("JsonDataReady", True), ("ReportReady", True), ("ReportReady", True), ("AllDone", False)]
-    sid = emulator.latest[OK_ORG]
-    data = json.loads((tmp_path / "json" / f"{sid}.json").read_bytes())
+    check_files(tmp_path, emulator.latest[OK_ORG])
+
+
+def check_files(root: Path, sid: str) -> None:
+    data = json.loads((root / "json" / f"{sid}.json").read_bytes())
     assert data["keyInformation"]["organizationNumber"] == OK_ORG and "address" in data
     for name in ("aml-report", "sanctions-report"):
-        assert (tmp_path / "pdf" / f"{sid}-{name}.pdf").read_bytes().startswith(b"%PDF")
-    assert not list(tmp_path.rglob("*.part"))
+        assert (root / "pdf" / f"{sid}-{name}.pdf").read_bytes().startswith(b"%PDF")
+    assert not list(root.rglob("*.part"))
 
 
 async def test_library_fetches_results_from_a_handler(emulator) -> None:

@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 import tidings
-from aml_session_helpers import OK_ORG, SECRET, make_emulator, make_watch
+from aml_session_helpers import OK_ORG, SECRET, make_emulator, make_watch, wait_until
 from tidings.webhooks import WebhookReceiver, sign
 from tidings_aml_session import plugin
 
@@ -27,9 +27,7 @@ async def running(params: dict[str, Any]) -> AsyncIterator[tuple[Any, tidings.Wa
     watch = make_watch(emulator, {"country": "no", "identifier": OK_ORG, **params}, interval=30, max_interval=30)
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch.run, lambda event: None)
-        with anyio.fail_after(10):
-            while not emulator.latest or not any(m == "GET" for m, _ in emulator.requests):
-                await anyio.sleep(0.01)
+        await wait_until(lambda: emulator.latest and any(m == "GET" for m, _ in emulator.requests))
         sid = emulator.latest[OK_ORG]
 
         def polls() -> int:
@@ -80,9 +78,7 @@ async def test_the_core_receiver_works_with_the_plugins_parse_webhook() -> None:
         before = polls()
         status, _ = await receiver.handle(emulator.signed("msg_1", body), body)
         assert status == 200
-        with anyio.fail_after(5):
-            while polls() == before:
-                await anyio.sleep(0.01)
+        await wait_until(lambda: polls() > before)
         status, _ = await receiver.handle(emulator.signed("msg_1", body), body)
         assert status == 401  # replay
 

@@ -23,24 +23,32 @@ def ev(i: Any, **extra: Any) -> dict[str, Any]:
 
 def test_ids_are_compared_as_numbers_and_sorted() -> None:
     records = [ev("11"), ev("8"), ev("10"), ev("9")]
-    fresh, newest, _ = select_new(records, QueueCursor(last_id=9))
+    fresh, newest, _, news = select_new(records, QueueCursor(last_id=9))
     assert [r["id"] for r in fresh] == ["10", "11"]  # as text, "8" and "9" would sort after "10"
-    assert newest == 11
-    fresh, newest, _ = select_new(records, QueueCursor())
+    assert newest == 11 and news
+    fresh, newest, _, _ = select_new(records, QueueCursor())
     assert [r["id"] for r in fresh] == ["8", "9", "10", "11"]
+
+
+def test_the_overlap_window_rereads_smaller_ids_but_skips_set_aside_ones() -> None:
+    records = [ev("8"), ev("9"), ev("10"), ev("11")]
+    fresh, _, _, news = select_new(records, QueueCursor(last_id=11, set_aside=(9,)), overlap=2)
+    assert [r["id"] for r in fresh] == ["10", "11"] and not news
+    fresh, _, _, news = select_new(records, QueueCursor(last_id=11), overlap=3)
+    assert [r["id"] for r in fresh] == ["9", "10", "11"] and not news
 
 
 def test_pending_records_come_first_without_duplicates() -> None:
     cursor = QueueCursor(last_id=9, pending=(ev("10"), ev("11")))
-    fresh, _, _ = select_new([ev("11"), ev("12")], cursor)  # a destructive queue no longer holds 10
+    fresh, _, _, _ = select_new([ev("11"), ev("12")], cursor)  # a destructive queue no longer holds 10
     assert [r["id"] for r in fresh] == ["10", "11", "12"]
 
 
 def test_records_without_a_numeric_id_are_handed_over_once() -> None:
     odd = {"event_type": "X"}
-    fresh, newest, prints = select_new([odd, ev("7")], QueueCursor())
+    fresh, newest, prints, _ = select_new([odd, ev("7")], QueueCursor())
     assert fresh == [ev("7"), odd] and newest == 7 and len(prints) == 1
-    again, _, _ = select_new([odd, ev("7")], QueueCursor(last_id=7, unplaced=prints))
+    again, _, _, _ = select_new([odd, ev("7")], QueueCursor(last_id=7, unplaced=prints), overlap=0)
     assert again == []
 
 
@@ -112,3 +120,32 @@ async def test_bad_records_on_a_keeping_queue_are_set_aside_once() -> None:
     ]
     assert events[-1].type == "SYNC_ALL_SUCCESS"
     assert w.stats.pages > 3  # polled several times, yet each bad record was set aside once
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("overlap", "caught"), [("20", True), ("0", False)])
+async def test_a_late_event_with_a_smaller_id_is_caught_in_the_overlap(overlap: str, caught: bool) -> None:
+    emu = BankSyncEmulator(seed=1)
+    emu.queues["q"] = [ev("10")]
+    emu.delivered["q"] = ["10"]
+    w = tidings.Watch("bank-sync", base_url=emu.base_url, token=emu.token, transport=emu.transport(),
+                      params={"queue_id": "q", "connection_id": "42", "id_overlap": overlap},
+                      interval=0.01, max_interval=0.02)
+    got: list[str] = []
+    first = anyio.Event()
+
+    def handler(event: tidings.Event) -> None:
+        got.append(event.id)
+        first.set()
+
+    async def late() -> None:
+        await first.wait()
+        emu.queues["q"] += [ev("11"), ev("9"), ev("12", event_type="SYNC_ALL_SUCCESS")]
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(late)
+            await w.run(handler)
+    assert got[0] == "10" and got[-1] == "12"
+    assert ("9" in got) is caught
+    assert len(got) == len(set(got))

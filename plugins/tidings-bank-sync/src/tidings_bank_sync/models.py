@@ -97,8 +97,11 @@ class QueueCursor:
         position was saved mid-page (a destructive queue no longer holds them).
     :ivar unplaced: fingerprints of records without a numeric id already handed over,
         so that a queue that keeps them does not hand them over again (bounded).
+    :ivar set_aside: ids of recent records that could not be parsed (dead-lettered), so
+        that re-reading the overlap window does not set them aside again (bounded).
     """
 
     last_id: int | None = None
     pending: tuple[Any, ...] = ()
     unplaced: tuple[str, ...] = ()
+    set_aside: tuple[int, ...] = ()

@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 PROVIDER = "bank-sync"
-UNPLACED_KEPT = 256
 
 
 def parse_queue_body(text: str | bytes) -> list[Any]:
@@ -141,19 +140,24 @@ def connection_of(record: Mapping[str, Any], followed: Iterable[str] | None = No
 
 
 def select_new(
-    records: Sequence[Any], cursor: QueueCursor
-) -> tuple[list[Any], int | None, tuple[str, ...]]:
-    """The records after ``cursor``, oldest first: the cursor's pending records, then
-    the queue's records with a greater id, then records without a numeric id not yet
-    handed over.
+    records: Sequence[Any], cursor: QueueCursor, overlap: int = 0
+) -> tuple[list[Any], int | None, tuple[str, ...], bool]:
+    """The records to hand to the engine, oldest first: the cursor's pending records,
+    then the queue's records with an id greater than ``cursor.last_id - overlap``
+    (the engine drops the ones it already delivered; a late event with a smaller id
+    inside the window is still caught), minus the ids set aside before, then records
+    without a numeric id not yet handed over.
 
-    :return: the records, the greatest id among them (or None) and the fingerprints
-        of the id-less ones.
+    :return: the records, the greatest id among them (or None), the fingerprints of
+        the id-less ones, and whether any record is new (beyond ``last_id``, or id-less).
     """
     numbered: dict[int, Any] = {}
     unnumbered: list[Any] = []
     seen_prints = set(cursor.unplaced)
     new_prints: list[str] = []
+    set_aside = set(cursor.set_aside)
+    floor = None if cursor.last_id is None else cursor.last_id - max(0, overlap)
+    news = False
     for record in [*cursor.pending, *records]:
         number = event_number(record)
         if number is None:
@@ -163,7 +167,9 @@ def select_new(
             seen_prints.add(mark)
             new_prints.append(mark)
             unnumbered.append(record)
-        elif (cursor.last_id is None or number > cursor.last_id) and number not in numbered:
+            news = True
+        elif (floor is None or number > floor) and number not in numbered and number not in set_aside:
             numbered[number] = record
+            news = news or cursor.last_id is None or number > cursor.last_id
     order = sorted(numbered)
-    return [numbered[n] for n in order] + unnumbered, (order[-1] if order else None), tuple(new_prints)
+    return [numbered[n] for n in order] + unnumbered, (order[-1] if order else None), tuple(new_prints), news

@@ -26,8 +26,8 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-
 from tidings.sandbox import Emulator, Scenario
+
 from tidings_request_status.models import OPEN
 
 __all__ = ["BUSY", "UNKNOWN", "InnerState", "RequestStatusEmulator"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-
 from tidings import rename_fields
 
 __all__ = [

@@ -14,16 +14,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import attrs
 import httpx
-
 import tidings
 from tidings import Event, Page, Param, ProviderInfo, Stream, WatchContext, hookimpl
+
 from tidings_request_status.models import (
     FINAL_STATUSES,
     BulkResponse,
@@ -183,7 +183,7 @@ def parse_event(ctx: WatchContext, record: Any) -> Event:
         subject=inner_id,
         type=f"request.{status.lower()}",
         status=status,
-        occurred_at=datetime.now(timezone.utc),  # the API carries no time: when it was observed
+        occurred_at=datetime.now(UTC),  # the API carries no time: when it was observed
         raw=record,
         terminal=status in FINAL_STATUSES,
         record_type=InnerRequest,
@@ -258,7 +258,7 @@ def _error_event(ctx: WatchContext, record: Mapping[str, Any]) -> Event:
         subject=request_id,
         type="request.unknown" if unknown else "request.error",
         status=code,
-        occurred_at=datetime.now(timezone.utc),
+        occurred_at=datetime.now(UTC),
         raw=record,
         terminal=True,
         record_type=ErrorResponse,

@@ -58,6 +58,7 @@ class ThreadedReceiver:
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
+        self.closed = False
 
     def __repr__(self) -> str:
         return f"ThreadedReceiver(signed={self._secret is not None}, accepted={self.accepted})"
@@ -84,6 +85,8 @@ class ThreadedReceiver:
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Verify, parse and hand over one webhook; the HTTP status and body to answer with."""
+        if self.closed:
+            return 503, {"error": "the watch is not running"}
         msg_id = None
         if self._secret is not None:
             try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -115,7 +116,7 @@ def _split(ctx: tidings.WatchContext, name: str) -> list[str]:
 
 # -- the webhook receiver of a run ------------------------------------------
 
-_receivers: dict[int, tuple[contextlib.ExitStack, str]] = {}
+_receivers: dict[int, tuple[contextlib.ExitStack, str, _receiver.ThreadedReceiver]] = {}
 
 
 def _open_receiver(ctx: tidings.WatchContext) -> str | None:
@@ -134,7 +135,7 @@ def _open_receiver(ctx: tidings.WatchContext) -> str | None:
     )
     stack = contextlib.ExitStack()
     url = stack.enter_context(_receiver.serve_receiver(receiver, str(listen)))
-    _receivers[key] = (stack, url)
+    _receivers[key] = (stack, url, receiver)
     return url
 
 
@@ -149,7 +150,11 @@ def watch_finished(ctx: tidings.WatchContext, error: BaseException | None) -> No
     if ctx.provider == PROVIDER:
         entry = _receivers.pop(id(ctx.http), None)
         if entry is not None:
-            entry[0].close()
+            stack, _, receiver = entry
+            receiver.closed = True  # from now on: 503 at once, never a hop into this loop
+            # the server stops in a thread of its own: a webhook being handed over needs this loop
+            # free to finish, so joining the server thread here could deadlock until its timeout
+            threading.Thread(target=stack.close, daemon=True, name="aml-session receiver stop").start()
 
 
 # -- starting sessions ------------------------------------------------------

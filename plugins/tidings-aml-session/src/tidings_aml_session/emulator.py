@@ -344,7 +344,7 @@ class AmlSessionEmulator(Emulator):
                     {"sessionId": webhook.session_id, "status": webhook.status,
                      "timestamp": tidings.format_time(self.clock.now())}
                 ).encode()
-                entry = {"sessionId": webhook.session_id, "status": webhook.status, "answer": None}
+                entry: dict[str, Any] = {"sessionId": webhook.session_id, "status": webhook.status, "answer": None}
                 self.webhook_log.append(entry)  # logged when sent: the answer is filled in when it comes
                 with contextlib.suppress(httpx.HTTPError):
                     answer = await client.post(webhook.url, content=body, headers=self.signed(webhook.msg_id, body))

@@ -98,3 +98,34 @@ def test_parse_webhook_needs_a_session_notice() -> None:
         plugin.parse_webhook({}, b'{"status": "AllDone"}')
     with pytest.raises(tidings.ParseError, match="not JSON"):
         plugin.parse_webhook({}, b"<html>")
+
+
+async def test_a_resumed_watch_serves_its_receiver_again() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emulator = make_emulator(webhook_secret=SECRET, webhooks="on_time")
+    params = {"country": "no", "identifier": OK_ORG, "reports": "aml-report",
+              "webhook_listen": f"127.0.0.1:{port}", "webhook_secret": SECRET}
+    store = tidings.MemoryStore()
+    first: list[tidings.Event] = []
+    watch = make_watch(emulator, params, store=store, interval=5, max_interval=5)
+
+    def stop_at_once(event: tidings.Event) -> None:
+        first.append(event)
+        watch.stop()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(emulator.run_webhooks)
+        with anyio.fail_after(10):
+            await watch.run(stop_at_once)
+        started = time.monotonic()
+        second: list[tidings.Event] = []
+        with anyio.fail_after(10):
+            await make_watch(emulator, params, store=store, interval=5, max_interval=5).run(second.append)
+        tg.cancel_scope.cancel()
+    assert len(emulator.sessions) == 1  # resumed: no new session
+    assert [e.type for e in first + second] == ["JsonDataReady", "ReportReady", "AllDone"]
+    assert time.monotonic() - started < 3  # the webhooks reached the resumed watch's receiver

@@ -13,8 +13,10 @@ replay and is refused, like an unsigned or badly signed one, with 401.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -59,6 +61,7 @@ class ThreadedReceiver:
         self.accepted = 0
         self.rejected = 0
         self.closed = False
+        self._handing_over = 0
 
     def __repr__(self) -> str:
         return f"ThreadedReceiver(signed={self._secret is not None}, accepted={self.accepted})"
@@ -85,8 +88,6 @@ class ThreadedReceiver:
 
     def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Verify, parse and hand over one webhook; the HTTP status and body to answer with."""
-        if self.closed:
-            return 503, {"error": "the watch is not running"}
         msg_id = None
         if self._secret is not None:
             try:
@@ -110,12 +111,25 @@ class ThreadedReceiver:
                 self._seen[msg_id] = None
                 while len(self._seen) > self._remember:
                     self._seen.popitem(last=False)
+        with self._lock:
+            if self.closed:
+                return 503, {"error": "the watch is not running"}
+            self._handing_over += 1
         try:
             anyio.from_thread.run_sync(self._deliver, list(pushes), token=self._token)
         except RuntimeError:
             return 503, {"error": "the watch is not running"}
+        finally:
+            with self._lock:
+                self._handing_over -= 1
         self.accepted += 1
         return 200, {"ok": True}
+
+    def close(self) -> bool:
+        """Refuse webhooks from now on (503); True if none is being handed to the loop at this moment."""
+        with self._lock:
+            self.closed = True
+            return self._handing_over == 0
 
     def _deliver(self, pushes: list[Push]) -> None:
         for push in pushes:
@@ -144,8 +158,16 @@ def parse_listen(text: str) -> tuple[str, int]:
 def serve_receiver(receiver: ThreadedReceiver, listen: str) -> Iterator[str]:
     """Serve ``receiver`` on ``listen`` (``HOST:PORT``; port 0 picks one); yields its URL."""
     host, port = parse_listen(listen)
-    # the core's uvicorn-in-a-thread runner (tidings[sandbox]); it serves any ASGI app
-    with serve(receiver, host, port) as url:  # type: ignore[arg-type]
+    with contextlib.ExitStack() as stack:
+        for attempt in range(50):  # a previous run's receiver on this port may still be stopping
+            try:
+                # the core's uvicorn-in-a-thread runner (tidings[sandbox]); it serves any ASGI app
+                url = stack.enter_context(serve(receiver, host, port))  # type: ignore[arg-type]
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 49:
+                    raise
+                time.sleep(0.05)
         yield url + "/"
 
 

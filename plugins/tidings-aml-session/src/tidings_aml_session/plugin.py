@@ -151,10 +151,12 @@ def watch_finished(ctx: tidings.WatchContext, error: BaseException | None) -> No
         entry = _receivers.pop(id(ctx.http), None)
         if entry is not None:
             stack, _, receiver = entry
-            receiver.closed = True  # from now on: 503 at once, never a hop into this loop
-            # the server stops in a thread of its own: a webhook being handed over needs this loop
-            # free to finish, so joining the server thread here could deadlock until its timeout
-            threading.Thread(target=stack.close, daemon=True, name="aml-session receiver stop").start()
+            if receiver.close():  # from now on webhooks get 503, never a hop into this loop
+                stack.close()
+            else:
+                # a webhook is being handed to this loop: it needs the loop free to finish, so
+                # joining the server thread here would deadlock until its timeout
+                threading.Thread(target=stack.close, daemon=True, name="aml-session receiver stop").start()
 
 
 # -- starting sessions ------------------------------------------------------

@@ -22,7 +22,6 @@ import tracemalloc
 from collections import Counter
 
 import anyio
-
 import tidings
 from tidings.sandbox import Clock
 from tidings_request_status import FINAL_STATUSES, RequestStatusEmulator

@@ -269,3 +269,11 @@ async def test_unreadable_item_is_dead_lettered_and_does_not_hold_the_id_open() 
     assert [e.id for e in events] == ["a:SUCCESS"]
     letters = await w.dead_letters()
     assert len(letters) == 1 and "requestId" in letters[0].reason
+
+
+def test_status_letter_case_does_not_hide_a_final_status() -> None:
+    content = [{"requestId": "a", "status": "success"}]
+    page = rs._page_of(RequestStatusCursor(), content, {"totalPages": 1, "totalElements": 1}, 10, "x")
+    assert page.ended == {"x"}
+    event = rs.parse_event(None, content[0])  # type: ignore[arg-type]
+    assert event.terminal and event.type == "request.success"

@@ -185,7 +185,7 @@ def parse_event(ctx: WatchContext, record: Any) -> Event:
         status=status,
         occurred_at=datetime.now(UTC),  # the API carries no time: when it was observed
         raw=record,
-        terminal=status in FINAL_STATUSES,
+        terminal=_final(status),
         record_type=InnerRequest,
     )
 
@@ -201,7 +201,7 @@ def checkpoint(cursor: RequestStatusCursor, event: Event) -> RequestStatusCursor
 @hookimpl
 def is_terminal(event: Event) -> bool:
     """Final inner statuses (SUCCESS, FAILURE, INTERNAL_ERROR) and error events are terminal."""
-    return event.terminal or event.status in FINAL_STATUSES
+    return event.terminal or (event.record_type is InnerRequest and _final(event.status))
 
 
 # -- paging ------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def _page_of(
             records.append(item)  # dead-lettered by parse_event, with its reason
             continue
         before = known.get(inner_id)
-        if before == status or before in FINAL_STATUSES:
+        if before == status or _final(before):
             continue  # unchanged, or a stale answer after a final status: final never changes
         known[inner_id] = status
         records.append(item)
@@ -234,7 +234,7 @@ def _page_of(
     if last:
         # every inner request seen in this pass is final, and we know at least as many as the server has
         need = items if total_elements is None else min(total_elements, items)
-        if all(s in FINAL_STATUSES for s in known.values()) and len(known) + unreadable >= need:
+        if all(_final(s) for s in known.values()) and len(known) + unreadable >= need:
             ended = frozenset({request_id})
         page, items, unreadable = 0, 0, 0
     else:
@@ -345,6 +345,11 @@ async def _bulk_call(ctx: WatchContext, method: str, path: str, chunk: list[Any]
 
 
 # -- small readers -------------------------------------------------------------------
+
+
+def _final(status: str | None) -> bool:
+    """Is ``status`` final (``SUCCESS``, ``FAILURE``, ``INTERNAL_ERROR``, in any letter case)?"""
+    return status is not None and status.upper() in FINAL_STATUSES
 
 
 def _body_or_none(response: httpx.Response) -> Any:

@@ -277,3 +277,9 @@ def test_status_letter_case_does_not_hide_a_final_status() -> None:
     assert page.ended == {"x"}
     event = rs.parse_event(None, content[0])  # type: ignore[arg-type]
     assert event.terminal and event.type == "request.success"
+
+
+async def test_bad_page_size_is_a_configuration_error() -> None:
+    emu = emulator()
+    with pytest.raises(tidings.ConfigurationError, match="page_size"):
+        await read(watch(emu, {"request_id": [emu.add_call(1)], "page_size": "ten"}, page_size=None))

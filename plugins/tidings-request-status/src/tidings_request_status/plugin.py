@@ -133,7 +133,7 @@ def initial_cursor() -> RequestStatusCursor:
 async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
     """Read page ``cursor.page`` of one id; hand on the inner requests whose status is new."""
     request_id = ctx.stream.key
-    size = ctx.page_size or int(ctx.param("page_size", DEFAULT_PAGE_SIZE))
+    size = ctx.page_size or _page_size(ctx)
     path = str(ctx.param("status_path", DEFAULT_STATUS_PATH)).replace("{id}", request_id)
     response = await ctx.http.request("GET", path, params={"page": cursor.page, "size": size}, check_status=False)
     body = _body_or_none(response)
@@ -345,6 +345,17 @@ async def _bulk_call(ctx: WatchContext, method: str, path: str, chunk: list[Any]
 
 
 # -- small readers -------------------------------------------------------------------
+
+
+def _page_size(ctx: WatchContext) -> int:
+    value = ctx.param("page_size", DEFAULT_PAGE_SIZE)
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise tidings.ConfigurationError(f"page_size must be a whole number >= 1, not {value!r}", provider=NAME)
+    return size
 
 
 def _final(status: str | None) -> bool:

@@ -218,7 +218,8 @@ class _StreamRun:
         terminal = hooks._callers.get("is_terminal")
         recent = self.recent
         stats = watch.stats
-        delay = 0.0
+        delay = backoff = 0.0
+        poll_found_new = False
         while not self.ended and not watch._stopping:
             page = await self._next_page(delay)
             if page is None:
@@ -255,6 +256,8 @@ class _StreamRun:
                     stats.delivered += 1
                     if event.terminal and self.open is not None:
                         self.open.discard(event.subject)  # type: ignore[arg-type]
+                        if not self.open:
+                            break  # every subject ended: nothing after this event belongs to the watch
                     if watch._stopping:
                         break
                 else:
@@ -271,14 +274,16 @@ class _StreamRun:
                     stats.streams_ended += 1
                 if delivered or self.letters or page.advance is not None or page.ended or self.ended:
                     await self._commit(delivered)
-            if watch.until_idle and not delivered and not page.more:
-                break
+            # a poll is a run of pages ending with one that has no `more`
+            poll_found_new = poll_found_new or bool(delivered)
             if page.more:
                 delay = 0.0
-            elif delivered:
-                delay = watch.interval
-            else:
-                delay = min(max(delay * 2, watch.interval), watch.max_interval)
+                continue
+            if not poll_found_new and watch.until_idle:
+                break
+            backoff = watch.interval if poll_found_new else min(max(backoff * 2, watch.interval), watch.max_interval)
+            delay = backoff
+            poll_found_new = False
 
 
 _POKE = object()

@@ -1,0 +1,319 @@
+"""The ``tidings`` command: list providers, follow one, serve an emulator, run the demo.
+
+stdout carries only machine-readable output (one JSON object per event);
+progress, summaries and errors go to stderr. Needs ``tidings[cli]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, NoReturn
+
+try:
+    import click
+except ImportError:  # pragma: no cover - exercised only without the extra
+    click = None  # type: ignore[assignment]
+
+import anyio
+
+import tidings
+from tidings._errors import ConfigurationError, TidingsError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+DEFAULT_CHECKPOINT = "tidings-checkpoints.sqlite3"
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"tidings: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--param takes KEY=VALUE, got {pair!r}")
+        if key in params:
+            old = params[key]
+            params[key] = [*old, value] if isinstance(old, list) else [old, value]
+        else:
+            params[key] = value
+    return params
+
+
+class _Status:
+    """Progress on stderr: a live line on a terminal, plain lines otherwise."""
+
+    def __init__(self, watch: tidings.Watch, enabled: bool = True) -> None:
+        self.watch = watch
+        self.tty = enabled and sys.stderr.isatty()
+        self._last = 0.0
+
+    def line(self) -> str:
+        s = self.watch.stats
+        parts = [f"{self.watch.provider}: {s.delivered} events"]
+        if self.watch.kind == "tracker":
+            parts.append(f"{s.streams_ended}/{s.streams} done, {s.streams - s.streams_ended} open")
+        if s.dead_letters:
+            parts.append(f"{s.dead_letters} dead-lettered")
+        if s.retries:
+            parts.append(f"{s.retries} retries")
+        parts.append(f"{s.elapsed:.1f}s")
+        return ", ".join(parts)
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.tty or (not force and now - self._last < 0.2):
+            return
+        self._last = now
+        sys.stderr.write("\r\x1b[2K" + self.line())
+        sys.stderr.flush()
+
+    def done(self, outcome: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K")
+        sys.stderr.write(f"{self.line()} ({outcome})\n")
+        sys.stderr.flush()
+
+
+async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings.Event], None]) -> str:
+    stopped_by: list[str] = []
+
+    async def on_signals(scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                stopped_by.append(signal.Signals(signum).name)
+                watch.stop()
+
+    def handler(event: tidings.Event) -> None:
+        emit(event)
+        status.tick()
+
+    async def ticker() -> None:
+        while True:
+            await anyio.sleep(0.5)
+            status.tick(force=True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(on_signals, tg.cancel_scope)
+        if status.tty:
+            tg.start_soon(ticker)
+        try:
+            await watch.run(handler)
+        finally:
+            tg.cancel_scope.cancel()
+    if stopped_by:
+        return f"stopped by {stopped_by[0]}, position saved"
+    return "ended" if watch.kind == "tracker" else "idle"
+
+
+def _emit(event: tidings.Event) -> None:
+    sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _sandbox(info: tidings.ProviderInfo, faults: str | None = None, port: int = 0) -> Iterator[tuple[Any, Any, str]]:
+    if info.emulator is None:
+        raise ConfigurationError("this plugin ships no emulator", provider=info.name)
+    from tidings.sandbox import Faults
+
+    emulator = info.emulator()
+    if faults:
+        try:
+            emulator.faults = Faults.parse(faults, seed=emulator.seed)
+        except ValueError as exc:
+            raise ConfigurationError(f"--faults: {exc}") from None
+    scenario = emulator.scenario()
+    with emulator.serve(port=port) as base_url:
+        yield emulator, scenario, base_url
+
+
+def _run_guarded(debug: bool, func: Callable[[], Any]) -> Any:
+    try:
+        return func()
+    except ConfigurationError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(str(exc), EXIT_USAGE)
+    except TidingsError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(str(exc))
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+if click is not None:
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(tidings.__version__, prog_name="tidings")
+    def main() -> None:
+        """Follow asynchronous provider APIs until their results arrive."""
+
+    @main.command()
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    def providers(as_json: bool, debug: bool) -> None:
+        """List the installed provider plugins."""
+        found = _run_guarded(debug, tidings.providers)
+        rows = [
+            {
+                "name": e.info.name,
+                "distribution": e.distribution,
+                "version": e.version,
+                "kind": e.info.kind,
+                "description": e.info.description,
+            }
+            for e in sorted(found.values(), key=lambda e: e.info.name)
+        ]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            click.echo("no provider plugins installed (pip install tidings-<provider>)", err=True)
+            return
+        widths = {k: max(len(str(r[k] or "-")) for r in rows) for k in ("name", "distribution", "version", "kind")}
+        for r in rows:
+            click.echo(
+                "  ".join(str(r[k] or "-").ljust(widths[k]) for k in ("name", "distribution", "version", "kind"))
+                + "  "
+                + r["description"]
+            )
+
+    @main.command()
+    @click.argument("provider")
+    @click.option("--base-url", help="The provider's base URL (default: the plugin's production URL).")
+    @click.option("--token", envvar="TIDINGS_TOKEN", help="Bearer token (or set TIDINGS_TOKEN).", show_envvar=True)
+    @click.option("--param", "param_pairs", multiple=True, metavar="KEY=VALUE", help="A provider parameter; repeatable.")
+    @click.option("--checkpoint", type=click.Path(dir_okay=False), default=DEFAULT_CHECKPOINT, show_default=True,
+                  help="The SQLite file holding positions.")
+    @click.option("--name", help="The watch name within the checkpoint file (default: the provider name).")
+    @click.option("--after", help="Where a new watch starts: ISO-8601 time or epoch seconds.")
+    @click.option("--until-idle", is_flag=True, help="End a feed once a poll finds nothing new.")
+    @click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                  help="Seconds between polls while events keep coming (idle polls back off to 30 s).")
+    @click.option("--page-size", type=click.IntRange(min=1), help="Ask the provider for pages of this size.")
+    @click.option("--sandbox", is_flag=True, help="Start the plugin's emulator on loopback and follow it.")
+    @click.option("--backend", type=click.Choice(["asyncio", "trio"]), default="asyncio", show_default=True,
+                  help="The async backend.")
+    @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    def follow(
+        provider: str,
+        base_url: str | None,
+        token: str | None,
+        param_pairs: tuple[str, ...],
+        checkpoint: str,
+        name: str | None,
+        after: str | None,
+        until_idle: bool,
+        interval: float,
+        page_size: int | None,
+        sandbox: bool,
+        backend: str,
+        quiet: bool,
+        debug: bool,
+    ) -> None:
+        """Follow PROVIDER and print each delivered event as one JSON object per line.
+
+        A tracker exits 0 when every subject has ended; a feed runs until interrupted
+        (SIGINT/SIGTERM stop it after the event in progress, position saved), or with
+        --until-idle exits 0 once a poll finds nothing new. A second run with the same
+        --checkpoint and --name resumes where the first stopped.
+        """
+
+        def go() -> None:
+            params = _params(param_pairs)
+            entry = tidings._plugins.provider(provider)
+            store = tidings.SQLiteStore(checkpoint)
+            context = _sandbox(entry.info) if sandbox else nullcontext(None)
+            with context as box:
+                options: dict[str, Any] = {}
+                if box is not None:
+                    emulator, scenario, url = box
+                    params = {**scenario.params, **params}
+                    options.update(base_url=base_url or url, token=token or emulator.token,
+                                   page_size=page_size or scenario.page_size, after=after or scenario.after)
+                else:
+                    options.update(base_url=base_url, token=token, page_size=page_size, after=after)
+                watch = tidings.Watch(
+                    provider, name=name, params=params, store=store, until_idle=until_idle,
+                    interval=interval, max_interval=max(30.0, interval), **options,
+                )
+                status = _Status(watch, enabled=not quiet)
+                if not quiet:
+                    click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
+                               f"as watch {watch.name!r} (checkpoint {checkpoint})", err=True)
+                try:
+                    outcome = anyio.run(_follow, watch, status, _emit, backend=backend)
+                finally:
+                    anyio.run(store.aclose, backend=backend)
+                if not quiet:
+                    status.done(outcome)
+
+        _run_guarded(debug, go)
+
+    @main.command("sandbox")
+    @click.argument("provider")
+    @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port to listen on (default: any free one).")
+    @click.option("--faults", help="Fault switches, e.g. 'error_rate=0.1,rate_limit_rate=0.05,latency=0.02'.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    def sandbox_cmd(provider: str, port: int, faults: str | None, debug: bool) -> None:
+        """Serve PROVIDER's emulator on loopback until interrupted; print its base URL."""
+
+        def go() -> None:
+            entry = tidings._plugins.provider(provider)
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            with _sandbox(entry.info, faults, port) as (emulator, scenario, url):
+                click.echo(url)
+                sys.stdout.flush()
+                hint = " ".join(f"--param {k}={v}" for k, v in scenario.params.items())
+                click.echo(
+                    f"{provider} emulator at {url} (token: the emulator's sandbox token, see its docs)\n"
+                    f"try: tidings follow {provider} --base-url {url} --token {emulator.token} {hint}".rstrip(),
+                    err=True,
+                )
+                stop.wait()
+
+        _run_guarded(debug, go)
+
+    @main.command()
+    @click.option("--backend", type=click.Choice(["asyncio", "trio"]), default="asyncio", show_default=True)
+    @click.option("--timeout", type=float, default=50.0, show_default=True, help="Seconds allowed per provider.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    def demo(backend: str, timeout: float, debug: bool) -> None:
+        """Run every installed provider end to end against its emulator, in-process.
+
+        Needs no network and no configuration: a feed is read until idle, a
+        tracker from its start to its terminal event; ends with a summary table.
+        """
+        from tidings._demo import run_demo
+
+        ok = _run_guarded(debug, lambda: anyio.run(run_demo, timeout, backend=backend))
+        sys.exit(0 if ok else EXIT_ERROR)
+
+else:  # pragma: no cover
+
+    def main() -> None:
+        sys.stderr.write("tidings: the command needs its extra: pip install 'tidings[cli]'\n")
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -15,7 +15,8 @@ import anyio
 import anyio.lowlevel
 import httpx
 
-from tidings._errors import AuthenticationError
+from tidings._errors import AuthenticationError, TransientError
+from tidings._http import RETRYABLE_STATUS, parse_retry_after
 
 __all__ = ["ApiKeyHeader", "BasicAuth", "BearerToken", "OAuth2ClientCredentials"]
 
@@ -120,6 +121,12 @@ class OAuth2ClientCredentials(httpx.Auth):
         return httpx.Request("POST", self.token_url, json=body)
 
     def _accept(self, response: httpx.Response) -> None:
+        if response.status_code in RETRYABLE_STATUS:
+            raise TransientError(
+                f"the token endpoint answered HTTP {response.status_code}: retrying",
+                url=self.token_url,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+            )
         if response.status_code != 200:
             raise AuthenticationError(
                 f"the token endpoint refused the client credentials (HTTP {response.status_code}): "

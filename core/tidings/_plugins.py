@@ -43,7 +43,7 @@ PROVIDER_HOOKS = (
     "verify_webhook",
     "parse_webhook",
 )
-OBSERVER_HOOKS = ("watch_started", "page_committed", "record_dead_lettered", "watch_finished")
+OBSERVER_HOOKS = ("watch_started", "page_committed", "record_dead_lettered", "stream_ended", "watch_finished")
 
 _pm: pluggy.PluginManager | None = None
 _distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)

@@ -29,13 +29,13 @@ class CheckpointStore(Protocol):
     """The interface every checkpoint store keeps.
 
     ``state`` is a JSON-able dict ``{"cursor": ..., "ids": [...], "open": [...] | None, "ended": bool}``;
-    ``streams`` is the JSON-able list of a watch's streams (what ``start`` returned).
+    ``streams`` is ``{"run": n, "streams": [...]}``: the run number and the streams ``start`` returned.
     ``commit`` writes the state and the page's dead letters atomically.
     """
 
-    async def load_streams(self, watch: str) -> list[dict[str, Any]] | None: ...
+    async def load_streams(self, watch: str) -> dict[str, Any] | None: ...
 
-    async def save_streams(self, watch: str, streams: list[dict[str, Any]]) -> None: ...
+    async def save_streams(self, watch: str, streams: dict[str, Any]) -> None: ...
 
     async def load(self, watch: str, stream: str) -> dict[str, Any] | None: ...
 
@@ -61,11 +61,11 @@ class MemoryStore:
         self._letters: dict[str, dict[str, DeadLetter]] = {}
         self.commits = 0
 
-    async def load_streams(self, watch: str) -> list[dict[str, Any]] | None:
+    async def load_streams(self, watch: str) -> dict[str, Any] | None:
         raw = self._streams.get(watch)
         return None if raw is None else json.loads(raw)
 
-    async def save_streams(self, watch: str, streams: list[dict[str, Any]]) -> None:
+    async def save_streams(self, watch: str, streams: dict[str, Any]) -> None:
         self._streams[watch] = json.dumps(streams)
 
     async def load(self, watch: str, stream: str) -> dict[str, Any] | None:
@@ -134,13 +134,13 @@ class SQLiteStore:
 
         return await anyio.to_thread.run_sync(locked)
 
-    async def load_streams(self, watch: str) -> list[dict[str, Any]] | None:
+    async def load_streams(self, watch: str) -> dict[str, Any] | None:
         row = await self._run(
             lambda: self._db.execute("SELECT streams FROM watches WHERE watch=?", (watch,)).fetchone()
         )
         return None if row is None else json.loads(row[0])
 
-    async def save_streams(self, watch: str, streams: list[dict[str, Any]]) -> None:
+    async def save_streams(self, watch: str, streams: dict[str, Any]) -> None:
         text = json.dumps(streams)
         await self._run(
             lambda: self._db.execute(

@@ -149,38 +149,11 @@ class _StreamRun:
         self.watch.stats.dead_letters += 1
 
     async def _fetch(self) -> Page:
-        watch = self.watch
-        fetch = watch._hooks.caller("fetch_page")
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None) or 0.0
-            backoff = min(watch.retry_max_wait, watch.retry_base_wait * 2 ** (state.attempt_number - 1))
-            return max(float(retry_after), random.uniform(0, backoff))  # full jitter, Retry-After a floor
-
-        def count(state: RetryCallState) -> None:
-            watch.stats.retries += 1
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(watch.max_retries + 1),
-            wait=wait,
-            retry=retry_if_exception_type(TransientError),
-            sleep=anyio.sleep,
-            before_sleep=count,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    page = await await_me_maybe(fetch(ctx=self.ctx, cursor=self.cursor))
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise RetriesExhausted(
-                f"gave up after {watch.max_retries + 1} attempts: {last}; the position is saved, run again to resume",
-                provider=watch.provider,
-            ) from last
+        fetch = self.watch._hooks.caller("fetch_page")
+        page = await self.watch._retrying(lambda: fetch(ctx=self.ctx, cursor=self.cursor))
         if not isinstance(page, Page):
             raise PluginError(
-                f"fetch_page must return tidings.Page, got {type(page).__name__}", provider=watch.provider
+                f"fetch_page must return tidings.Page, got {type(page).__name__}", provider=self.watch.provider
             )
         return page
 
@@ -274,6 +247,8 @@ class _StreamRun:
                     stats.streams_ended += 1
                 if delivered or self.letters or page.advance is not None or page.ended or self.ended:
                     await self._commit(delivered)
+                if self.ended:
+                    hooks.observe("stream_ended", ctx=self.ctx)
             # a poll is a run of pages ending with one that has no `more`
             poll_found_new = poll_found_new or bool(delivered)
             if page.more:
@@ -426,11 +401,48 @@ class Watch:
         """The records this watch set aside, with their reasons."""
         return await self.store.dead_letters(self.name)
 
+    async def _retrying(self, call: Callable[[], Any]) -> Any:
+        """Call (and await) ``call`` until it stops raising TransientError, with jittered backoff.
+
+        The wait doubles from ``retry_base_wait`` up to ``retry_max_wait`` (full jitter); a
+        ``Retry-After`` the server sent is a floor. After ``max_retries`` retries: RetriesExhausted.
+        """
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None) or 0.0
+            backoff = min(self.retry_max_wait, self.retry_base_wait * 2 ** (state.attempt_number - 1))
+            return max(float(retry_after), random.uniform(0, backoff))
+
+        def count(state: RetryCallState) -> None:
+            self.stats.retries += 1
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait,
+            retry=retry_if_exception_type(TransientError),
+            sleep=anyio.sleep,
+            before_sleep=count,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    result = await await_me_maybe(call())
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            raise RetriesExhausted(
+                f"gave up after {self.max_retries + 1} attempts: {last}; the position is saved, run again to resume",
+                provider=self.provider,
+            ) from last
+        return result
+
     async def _make_auth(self) -> httpx.Auth | None:
         if self._auth is not None:
             return self._auth
         if self._hooks.implements("make_auth"):
-            made = await await_me_maybe(self._hooks.caller("make_auth")(token=self._token, params=self.params))
+            made = await await_me_maybe(
+                self._hooks.caller("make_auth")(token=self._token, params=self.params, base_url=self.base_url)
+            )
             if made is not None:
                 return made  # type: ignore[no-any-return]
         return BearerToken(self._token) if self._token else None
@@ -482,7 +494,8 @@ class Watch:
             self._run_id = int(saved["run"]) + 1 if saved is not None else 1
             started: Any = None
             if self._hooks.implements("start"):
-                started = await await_me_maybe(self._hooks.caller("start")(ctx=self.context()))
+                begin = self._hooks.caller("start")
+                started = await self._retrying(lambda: begin(ctx=self.context()))
             streams = list(started) if started is not None else [Stream()]
             if not streams or not all(isinstance(s, Stream) for s in streams):
                 raise PluginError("start must return a non-empty sequence of tidings.Stream", provider=self.provider)

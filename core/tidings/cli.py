@@ -26,6 +26,7 @@ import anyio
 
 import tidings
 from tidings._errors import ConfigurationError, TidingsError
+from tidings._watch import _first_error
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -104,14 +105,17 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
             await anyio.sleep(0.5)
             status.tick(force=True)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(on_signals, tg.cancel_scope)
-        if status.tty:
-            tg.start_soon(ticker)
-        try:
-            await watch.run(handler)
-        finally:
-            tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(on_signals, tg.cancel_scope)
+            if status.tty:
+                tg.start_soon(ticker)
+            try:
+                await watch.run(handler)
+            finally:
+                tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from None
     if stopped_by:
         return f"stopped by {stopped_by[0]}, position saved"
     return "ended" if watch.kind == "tracker" else "idle"
@@ -282,7 +286,13 @@ if click is not None:
             with _sandbox(entry.info, faults, port) as (emulator, scenario, url):
                 click.echo(url)
                 sys.stdout.flush()
-                hint = " ".join(f"--param {k}={v}" for k, v in scenario.params.items())
+                hint = " ".join(
+                    f"--param {k}={v}" for k, vs in scenario.params.items() for v in (vs if isinstance(vs, list) else [vs])
+                )
+                if scenario.after:
+                    hint += f" --after {scenario.after}"
+                if scenario.page_size:
+                    hint += f" --page-size {scenario.page_size}"
                 click.echo(
                     f"{provider} emulator at {url} (token: the emulator's sandbox token, see its docs)\n"
                     f"try: tidings follow {provider} --base-url {url} --token {emulator.token} {hint}".rstrip(),

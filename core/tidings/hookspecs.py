@@ -40,12 +40,13 @@ def provider_info() -> ProviderInfo:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
-    """Build this provider's authentication from the token and parameters.
+def make_auth(token: str | None, params: Mapping[str, Any], base_url: str) -> httpx.Auth | None:
+    """Build this provider's authentication from the token, parameters and base URL.
 
     Called once per watch that was not given an ``auth`` object. Return None for
     the default: ``Authorization: Bearer <token>`` when a token was given, else no auth.
-    Use it for OAuth2 client credentials (``--param client_id=…``), Basic, or an API-key header.
+    Use it for OAuth2 client credentials (``--param client_id=…``; ``base_url`` lets you
+    derive the token URL), Basic, or an API-key header.
 
     :return: an ``httpx.Auth`` (see :class:`tidings.OAuth2ClientCredentials` and friends) or None.
     """
@@ -57,7 +58,9 @@ def start(ctx: WatchContext) -> Sequence[Stream] | Awaitable[Sequence[Stream]] |
 
     Called once when a watch begins and its store holds no unfinished streams:
     POST a session, subscribe a queue and trigger a sync, submit a bulk call, or
-    just read the ids to follow from ``ctx.params``. Not called on resume.
+    just read the ids to follow from ``ctx.params``. Not called on resume. A
+    :class:`tidings.TransientError` it raises is retried like a fetch (so make the
+    work idempotent, or recognise the answer a retried request gets).
 
     :param ctx: the watch (``ctx.stream`` is ``Stream("")``).
     :return: the streams (each with the subjects it waits for), or None for one
@@ -159,6 +162,11 @@ def page_committed(ctx: WatchContext, cursor: Any, events: Sequence[Event]) -> N
 @hookspec
 def record_dead_lettered(ctx: WatchContext, letter: DeadLetter) -> None:
     """A record was set aside (it could not be parsed, or its handler failed)."""
+
+
+@hookspec
+def stream_ended(ctx: WatchContext) -> None:
+    """Every subject of ``ctx.stream`` ended (a tracker's id, session or queue is done)."""
 
 
 @hookspec

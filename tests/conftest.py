@@ -8,9 +8,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny import TinyFeed, TinyServer, TinyTracker  # noqa: E402
-
-import tidings  # noqa: E402
+import tidings
+from tiny import TinyFeed, TinyServer, TinyTracker
 
 
 @pytest.fixture

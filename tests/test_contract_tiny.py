@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tiny import TinyEmulator, TinyFeed
-
 import tidings
 from tidings.testing.contract import ProviderContract
+from tiny import TinyEmulator, TinyFeed
 
 
 @pytest.fixture(autouse=True)

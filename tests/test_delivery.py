@@ -7,10 +7,9 @@ import contextlib
 import anyio
 import httpx
 import pytest
+import tidings
 from conftest import make_watch
 from tiny import TinyServer
-
-import tidings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("tiny_feed")]
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import attrs
 import httpx
+import tidings
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-import tidings
 from tidings import Event, Page, ProviderInfo, hookimpl
 from tidings.sandbox import Emulator, Scenario
 

@@ -14,7 +14,7 @@ from tidings._errors import ConfigurationError, ParseError
 if TYPE_CHECKING:
     from tidings._models import Event
 
-__all__ = ["converter", "parse_time", "require", "structure", "rename_fields"]
+__all__ = ["converter", "parse_time", "rename_fields", "require", "structure"]
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ class DemoRun:
         return self.watch.stats.delivered if self.watch is not None else 0
 
 
-async def _one(run: DemoRun, info: tidings.ProviderInfo, timeout: float) -> None:
+async def _one(run: DemoRun, info: tidings.ProviderInfo, limit: float) -> None:
     from tidings.sandbox import Clock
 
     started = time.monotonic()
@@ -59,13 +59,13 @@ async def _one(run: DemoRun, info: tidings.ProviderInfo, timeout: float) -> None
             if event.terminal:
                 run.terminal += 1
 
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(limit):
             await run.watch.run(handler)
         expected = emulator.expected_ids(scenario)
         run.ok = run.events >= len(expected) if expected else run.events > 0
         run.outcome = ("ended" if info.kind == "tracker" else "idle") + ("" if run.ok else " (events missing)")
     except TimeoutError:
-        run.outcome = f"timed out after {timeout:.0f}s"
+        run.outcome = f"timed out after {limit:.0f}s"
     except tidings.TidingsError as exc:
         run.outcome = f"error: {exc}"
     finally:
@@ -84,7 +84,7 @@ def _table(runs: list[DemoRun]) -> Any:
     return table
 
 
-async def run_demo(timeout: float = 50.0) -> bool:
+async def run_demo(limit: float = 50.0) -> bool:
     """Run the demo; True when every provider reached its end."""
     found = tidings.providers()
     if not found:
@@ -96,12 +96,12 @@ async def run_demo(timeout: float = 50.0) -> bool:
         from rich.console import Console
         from rich.live import Live
     except ImportError:  # pragma: no cover
-        Live = None  # type: ignore[assignment,misc]  # noqa: N806
+        Live = None  # type: ignore[assignment,misc]
 
     async def all_runs() -> None:
         async with anyio.create_task_group() as tg:
-            for run, entry in zip(runs, entries):
-                tg.start_soon(_one, run, entry.info, timeout)
+            for run, entry in zip(runs, entries, strict=True):
+                tg.start_soon(_one, run, entry.info, limit)
 
     if Live is not None:
         console = Console(stderr=True)

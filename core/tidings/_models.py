@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -114,7 +115,7 @@ class Event:
     occurred_at: datetime
     raw: Any = attrs.field(repr=False)
     terminal: bool = False
-    record_type: type | None = attrs.field(default=None, repr=False, eq=False)
+    record_type: builtins.type | None = attrs.field(default=None, repr=False, eq=False)
     _record: Any = attrs.field(default=_UNSET, repr=False, eq=False, alias="record")
 
     @property
@@ -172,7 +173,7 @@ class EventList(list[Event]):
     def __str__(self) -> str:
         rows = [list(_COLUMNS), *self._rows()]
         widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines) + f"\n({len(self)} events)"
 

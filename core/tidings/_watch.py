@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import random
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -21,6 +22,8 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import attrs
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type, stop_after_attempt
@@ -351,6 +354,8 @@ class Watch:
         self._waiting: set[anyio.CancelScope] = set()
         self._runs: dict[str, _StreamRun] = {}
         self._run_id = 0
+        self._loop_token: Any = None
+        self._loop_thread = 0
         self.limiter: anyio.CapacityLimiter | None = None
         self.http: HTTP | None = None
 
@@ -370,8 +375,19 @@ class Watch:
     def push(self, stream: str, record: Any = None) -> bool:
         """Hand a webhook's record to a running stream (or, with no record, make it poll now).
 
+        Safe from any thread: from outside the watch's event loop thread (a webhook
+        server in a thread of its own) the hand-over runs on the watch's loop.
+
         :return: False if no running stream has that key.
         """
+        if self._loop_token is not None and threading.get_ident() != self._loop_thread:
+            try:
+                return bool(anyio.from_thread.run_sync(self._push, stream, record, token=self._loop_token))
+            except RuntimeError:  # the loop has ended
+                return False
+        return self._push(stream, record)
+
+    def _push(self, stream: str, record: Any = None) -> bool:
         run = self._runs.get(stream)
         if run is None:
             return False
@@ -451,6 +467,8 @@ class Watch:
     async def _session(self) -> AsyncIterator[list[_StreamRun]]:
         self._stopping = False
         self.stats = WatchStats()
+        self._loop_token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(self.max_per_host)
         http_kwargs: dict[str, Any] = {}
@@ -476,6 +494,7 @@ class Watch:
         finally:
             self.stats.finished = time.monotonic()
             self._runs = {}
+            self._loop_token = None
             with anyio.CancelScope(shield=True):
                 self._hooks.observe("watch_finished", ctx=self.context(), error=error)
                 await self.http.aclose()
@@ -485,8 +504,10 @@ class Watch:
         streams: list[Stream] | None = None
         if saved is not None:
             self._run_id = int(saved["run"])
-            streams = [Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
-                       for s in saved["streams"]]
+            streams = [
+                Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
+                for s in saved["streams"]
+            ]
             states = [await self.store.load(self.name, self._store_key(s.key)) for s in streams]
             if self.info.kind == "tracker" and all(st is not None and st.get("ended") for st in states):
                 streams = None  # that work finished: start anew
@@ -516,6 +537,7 @@ class Watch:
         for stream in streams:
             ctx = self.context(stream)
             state = await self.store.load(self.name, self._store_key(stream.key))
+            cursor: Any
             if state is not None:
                 try:
                     cursor = converter.structure(state["cursor"], self.info.cursor_type)

@@ -201,7 +201,9 @@ if click is not None:
     @click.argument("provider")
     @click.option("--base-url", help="The provider's base URL (default: the plugin's production URL).")
     @click.option("--token", envvar="TIDINGS_TOKEN", help="Bearer token (or set TIDINGS_TOKEN).", show_envvar=True)
-    @click.option("--param", "param_pairs", multiple=True, metavar="KEY=VALUE", help="A provider parameter; repeatable.")
+    @click.option(
+        "--param", "param_pairs", multiple=True, metavar="KEY=VALUE", help="A provider parameter; repeatable."
+    )
     @click.option("--checkpoint", type=click.Path(dir_okay=False), default=DEFAULT_CHECKPOINT, show_default=True,
                   help="The SQLite file holding positions.")
     @click.option("--name", help="The watch name within the checkpoint file (default: the provider name).")
@@ -286,9 +288,8 @@ if click is not None:
             with _sandbox(entry.info, faults, port) as (emulator, scenario, url):
                 click.echo(url)
                 sys.stdout.flush()
-                hint = " ".join(
-                    f"--param {k}={v}" for k, vs in scenario.params.items() for v in (vs if isinstance(vs, list) else [vs])
-                )
+                pairs = [(k, v) for k, vs in scenario.params.items() for v in (vs if isinstance(vs, list) else [vs])]
+                hint = " ".join(f"--param {k}={v}" for k, v in pairs)
                 if scenario.after:
                     hint += f" --after {scenario.after}"
                 if scenario.page_size:

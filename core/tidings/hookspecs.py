@@ -40,7 +40,7 @@ def provider_info() -> ProviderInfo:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def make_auth(token: str | None, params: Mapping[str, Any], base_url: str) -> httpx.Auth | None:
+def make_auth(token: str | None, params: Mapping[str, Any], base_url: str) -> httpx.Auth | None:  # type: ignore[empty-body]
     """Build this provider's authentication from the token, parameters and base URL.
 
     Called once per watch that was not given an ``auth`` object. Return None for
@@ -53,7 +53,7 @@ def make_auth(token: str | None, params: Mapping[str, Any], base_url: str) -> ht
 
 
 @hookspec(firstresult=True)
-def start(ctx: WatchContext) -> Sequence[Stream] | Awaitable[Sequence[Stream]] | None:
+def start(ctx: WatchContext) -> Sequence[Stream] | Awaitable[Sequence[Stream]] | None:  # type: ignore[empty-body]
     """Start the asynchronous work a tracker follows, and say which streams to follow.
 
     Called once when a watch begins and its store holds no unfinished streams:
@@ -69,7 +69,7 @@ def start(ctx: WatchContext) -> Sequence[Stream] | Awaitable[Sequence[Stream]] |
 
 
 @hookspec(firstresult=True)
-def initial_cursor(ctx: WatchContext) -> Any:
+def initial_cursor(ctx: WatchContext) -> Any:  # type: ignore[empty-body]
     """The cursor of a stream that has never been saved.
 
     :param ctx: the stream (``ctx.after`` is the user's ``--after``, or None).
@@ -78,7 +78,7 @@ def initial_cursor(ctx: WatchContext) -> Any:
 
 
 @hookspec(firstresult=True)
-def fetch_page(ctx: WatchContext, cursor: Any) -> Page | Awaitable[Page]:
+def fetch_page(ctx: WatchContext, cursor: Any) -> Page | Awaitable[Page]:  # type: ignore[empty-body]
     """Fetch the next page of raw records from where ``cursor`` says we are.
 
     Use ``ctx.http`` (it keeps to the configured host, caps bodies and turns
@@ -92,7 +92,7 @@ def fetch_page(ctx: WatchContext, cursor: Any) -> Page | Awaitable[Page]:
 
 
 @hookspec(firstresult=True)
-def parse_event(ctx: WatchContext, record: Any) -> Event | Awaitable[Event]:
+def parse_event(ctx: WatchContext, record: Any) -> Event | Awaitable[Event]:  # type: ignore[empty-body]
     """Turn one raw record into an :class:`tidings.Event`.
 
     Called once per record, on the hot path: read the envelope fields cheaply and
@@ -103,7 +103,7 @@ def parse_event(ctx: WatchContext, record: Any) -> Event | Awaitable[Event]:
 
 
 @hookspec(firstresult=True)
-def checkpoint(ctx: WatchContext, cursor: Any, event: Event) -> Any:
+def checkpoint(ctx: WatchContext, cursor: Any, event: Event) -> Any:  # type: ignore[empty-body]
     """The position to save once ``event`` has been delivered.
 
     Called for every newly delivered event, folding it into the running cursor
@@ -116,7 +116,7 @@ def checkpoint(ctx: WatchContext, cursor: Any, event: Event) -> Any:
 
 
 @hookspec(firstresult=True)
-def is_terminal(ctx: WatchContext, event: Event) -> bool | None:
+def is_terminal(ctx: WatchContext, event: Event) -> bool | None:  # type: ignore[empty-body]
     """Does ``event`` end the watch of its subject (AllDone, Failed, SYNC_ALL_SUCCESS...)?
 
     Called for every newly delivered event. A feed's provider need not implement it.
@@ -126,7 +126,7 @@ def is_terminal(ctx: WatchContext, event: Event) -> bool | None:
 
 
 @hookspec(firstresult=True)
-def verify_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes, secret: str) -> bool | None:
+def verify_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes, secret: str) -> bool | None:  # type: ignore[empty-body]
     """Verify a webhook's signature.
 
     Called by the webhook receiver before ``parse_webhook`` when it was given a
@@ -137,7 +137,7 @@ def verify_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes, s
 
 
 @hookspec(firstresult=True)
-def parse_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes) -> Sequence[Push] | None:
+def parse_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes) -> Sequence[Push] | None:  # type: ignore[empty-body]
     """Turn a verified webhook into work for the running watch.
 
     :return: :class:`tidings.Push` items: a record to deliver, or a request that a

@@ -168,8 +168,12 @@ async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
 
 
 @contextmanager
-def serve(receiver: WebhookReceiver, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve a receiver on its own port (needs ``tidings[sandbox]``); yields its URL."""
+def serve(receiver: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve a receiver (or any ASGI app) on its own port in a thread (needs ``tidings[sandbox]``); yields its URL.
+
+    A :class:`WebhookReceiver` is safe to serve this way: :meth:`tidings.Watch.push`
+    hands each webhook over to the watch's own event loop.
+    """
     from tidings._serve import serve_asgi
 
     with serve_asgi(receiver, host, port, name="webhook receiver") as url:

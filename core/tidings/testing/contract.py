@@ -145,8 +145,8 @@ class ProviderContract:
         for event in events:
             if not isinstance(event, tidings.Event) or event.provider != self.provider:
                 raise broken("every-record-parses", f"not an Event of {self.provider!r}: {event!r}")
-            if event.occurred_at.tzinfo is None or event.occurred_at.utcoffset() is not None and \
-                    event.occurred_at.utcoffset().total_seconds() != 0:  # type: ignore[union-attr]
+            if event.occurred_at.tzinfo is None or (event.occurred_at.utcoffset() is not None and \
+                    event.occurred_at.utcoffset().total_seconds() != 0):  # type: ignore[union-attr]
                 raise broken("every-record-parses", f"occurred_at is not UTC-aware: {event!r}")
             try:
                 event.record  # noqa: B018 - builds the typed record

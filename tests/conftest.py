@@ -9,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import tidings
+
 from tiny import TinyFeed, TinyServer, TinyTracker
 
 

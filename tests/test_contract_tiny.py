@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import tidings
 from tidings.testing.contract import ProviderContract
+
 from tiny import TinyEmulator, TinyFeed
 
 

@@ -52,7 +52,7 @@ def test_sigkill_at_any_point_loses_nothing(tmp_path: Path, kill_after: float) -
     before = out.read_text().split()
     assert 0 < len(before) < n, "the kill should land mid-run"
     proc = _start(tmp_path, n)
-    stdout, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     ids = out.read_text().split()
     assert set(ids) == {f"e{i:04d}" for i in range(n)}

@@ -8,6 +8,7 @@ import anyio
 import httpx
 import pytest
 import tidings
+
 from conftest import make_watch
 from tiny import TinyServer
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import make_watch
-from tiny import TinyFeed, TinyServer, TinyTracker
-
 import tidings
 from tidings import hookimpl
+
+from conftest import make_watch
+from tiny import TinyFeed, TinyServer, TinyTracker
 
 pytestmark = pytest.mark.anyio
 

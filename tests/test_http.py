@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
-from conftest import make_watch
-from tiny import TinyServer
-
 import tidings
 from tidings import HTTP
+
+from conftest import make_watch
+from tiny import TinyServer
 
 pytestmark = pytest.mark.anyio
 SECRET = "tok-5ecr3t-value-123"
 
 
 async def test_links_off_the_configured_host_are_refused() -> None:
-    http = HTTP(provider="p", base_url="https://api.example.com/v1", transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    transport = httpx.MockTransport(lambda r: httpx.Response(200))
+    http = HTTP(provider="p", base_url="https://api.example.com/v1", transport=transport)
     assert str(http.url("activity")) == "https://api.example.com/v1/activity"
     assert str(http.url("https://api.example.com/v1/activity?offset=2")).endswith("offset=2")
-    with pytest.raises(tidings.ForeignHostError, match="developer.swift.com"):
+    with pytest.raises(tidings.ForeignHostError, match=r"developer\.swift\.com"):
         http.url("https://developer.swift.com/api/v1/activity?limit=20,offset=40")
     await http.aclose()
 
@@ -100,14 +101,16 @@ class TokenServer:
             token = f"t{len(self.issued)}"
             self.issued.append(token)
             self.live = {token}
-            return httpx.Response(200, json={"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
+            body = {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
+            return httpx.Response(200, json=body)
         if request.headers.get("authorization", "").removeprefix("Bearer ") not in self.live:
             return httpx.Response(401)
         return httpx.Response(200, json={"ok": True})
 
 
 def oauth_http(server: TokenServer, **kwargs: object) -> HTTP:
-    auth = tidings.OAuth2ClientCredentials("https://auth.a.test/oauth/token", "client", SECRET, audience="api", **kwargs)  # type: ignore[arg-type]
+    url = "https://auth.a.test/oauth/token"
+    auth = tidings.OAuth2ClientCredentials(url, "client", SECRET, audience="api", **kwargs)  # type: ignore[arg-type]
     return HTTP(provider="p", base_url="https://api.a.test", auth=auth, transport=httpx.MockTransport(server.handler))
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import anyio
 import pytest
+import tidings
+
 from conftest import make_watch
 from tiny import TinyServer
-
-import tidings
 
 pytestmark = pytest.mark.usefixtures("tiny_feed")
 

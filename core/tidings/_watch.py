@@ -498,6 +498,7 @@ class Watch:
             with anyio.CancelScope(shield=True):
                 self._hooks.observe("watch_finished", ctx=self.context(), error=error)
                 await self.http.aclose()
+                self.http = None
 
     async def _open_streams(self) -> list[_StreamRun]:
         saved = await self.store.load_streams(self.name)

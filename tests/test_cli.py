@@ -1,0 +1,129 @@
+"""The `tidings` command: its fixed contract, as users and scripts rely on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from tidings.cli import main
+
+from tiny import TinyEmulator
+
+TIDINGS = str(Path(sys.executable).with_name("tidings"))
+
+
+@pytest.fixture
+def emulator(tiny_feed: Any) -> Any:
+    em = TinyEmulator()
+    em.scenario(10)
+    with em.serve() as url:
+        em.url = url
+        yield em
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_providers_lists_the_installed_plugins_as_json() -> None:
+    result = run("providers", "--json")
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["bank-sync"] == {
+        "name": "bank-sync", "distribution": "tidings-bank-sync", "version": "0.1.0", "kind": "tracker",
+        "description": rows["bank-sync"]["description"],
+    }
+    assert {r["kind"] for r in rows.values()} == {"feed", "tracker"}
+    assert all(r["description"] for r in rows.values())
+
+
+def test_follow_prints_json_lines_and_resumes(emulator: Any, tmp_path: Path) -> None:
+    args = ["follow", "tiny-feed", "--base-url", emulator.url, "--until-idle", "--checkpoint", str(tmp_path / "c.db"),
+            "--page-size", "3", "--interval", "0"]
+    first = run(*args, env={"TIDINGS_TOKEN": emulator.token})
+    assert first.exit_code == 0, first.output
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [e["id"] for e in lines] == [f"e{i:03d}" for i in range(10)]
+    assert set(lines[0]) >= {"provider", "id", "subject", "type", "status", "occurred_at", "terminal", "raw"}
+    assert lines[0]["raw"] == emulator.server.events[0] and lines[0]["occurred_at"].endswith("Z")
+    emulator.server.add("late", 100)
+    second = run(*args, "--token", emulator.token)
+    assert [json.loads(line)["id"] for line in second.stdout.splitlines()] == ["late"]
+
+
+def test_errors_are_one_line_without_secrets(emulator: Any, tmp_path: Path) -> None:
+    secret = "wrong-s3cret-token"
+    result = CliRunner().invoke(main, ["follow", "tiny-feed", "--base-url", emulator.url, "--token", secret,
+                                       "--checkpoint", str(tmp_path / "c.db"), "--quiet"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("tidings: error: [tiny-feed]")
+    assert "check the token" in result.stderr and secret not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path) -> None:
+    bad_param = CliRunner().invoke(main, ["follow", "bank-sync", "--param", "novalue", "--checkpoint",
+                                          str(tmp_path / "c.db")])
+    assert bad_param.exit_code == 2 and "--param takes KEY=VALUE" in bad_param.stderr
+    unknown = CliRunner().invoke(main, ["follow", "nope", "--checkpoint", str(tmp_path / "c.db")])
+    assert unknown.exit_code == 2 and "no provider called 'nope'" in unknown.stderr
+    bad_time = CliRunner().invoke(main, ["follow", "financing-activity", "--after", "yesterday-ish",
+                                         "--checkpoint", str(tmp_path / "c.db")])
+    assert bad_time.exit_code == 2 and "cannot read the time" in bad_time.stderr
+
+
+@pytest.mark.parametrize("provider", ["bank-sync", "aml-session", "request-status"])
+def test_follow_sandbox_runs_a_tracker_to_its_end(provider: str, tmp_path: Path) -> None:
+    proc = subprocess.run([TIDINGS, "follow", provider, "--sandbox", "--interval", "0.1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events and events[-1]["terminal"] and all(e["provider"] == provider for e in events)
+    assert (tmp_path / "tidings-checkpoints.sqlite3").exists()
+
+
+def test_sigterm_stops_a_feed_cleanly_with_its_position_saved(tmp_path: Path) -> None:
+    proc = subprocess.Popen([TIDINGS, "follow", "financing-activity", "--sandbox", "--interval", "0.1"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # type: ignore[union-attr]
+    assert json.loads(first)["provider"] == "financing-activity"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped by SIGTERM, position saved" in err
+
+
+def test_sandbox_serves_until_interrupted_and_prints_its_url(tmp_path: Path) -> None:
+    proc = subprocess.Popen([TIDINGS, "sandbox", "opentransact", "--faults", "latency=0.01"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert url.startswith("http://127.0.0.1:")
+        follow = subprocess.run([TIDINGS, "follow", "opentransact", "--base-url", url, "--until-idle", "--quiet",
+                                 "--token", "sandbox-token", "--after", "2000-01-01T00:00:00Z"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert follow.returncode == 0, follow.stderr
+        assert follow.stdout.count("\n") > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
+
+
+def test_demo_runs_every_provider_to_its_end_in_under_a_minute(tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = subprocess.run([TIDINGS, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "160"})
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    for name in ("financing-activity", "opentransact", "aml-session", "request-status", "bank-sync"):
+        assert name in proc.stderr
+    assert elapsed < 60

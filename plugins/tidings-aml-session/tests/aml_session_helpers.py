@@ -59,5 +59,5 @@ async def follow(emulator: Any, watch: tidings.Watch) -> list[tidings.Event]:
 async def wait_until(condition: Any, within: float = 10.0) -> None:
     """Poll ``condition()`` until it is true (emulator state has no event to wait on)."""
     with anyio.fail_after(within):
-        while not condition():  # noqa: ASYNC110
+        while not condition():
             await anyio.sleep(0.01)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,9 @@ class WatchContext:
     :ivar after: where a new watch starts (``--after``), or None.
     :ivar page_size: a page size the user asked for, or None for the provider's default.
     :ivar overlap: seconds re-read before a saved time position, for late events.
+    :ivar retry: ``await ctx.retry(call)`` calls ``call()`` (and awaits its result) again on
+        :class:`tidings.TransientError`, with the watch's backoff and retry budget: use it for
+        single requests inside ``start`` that must not be repeated as a whole.
     :ivar push: ``push(stream_key, record=None)`` hands a record (a webhook's) to a running
         stream of this watch, or with no record makes it poll at once; False if no such stream runs.
     """
@@ -44,6 +47,7 @@ class WatchContext:
     page_size: int | None = None
     overlap: float = 5.0
     push: Callable[..., bool] = attrs.field(default=lambda stream, record=None: False, repr=False)
+    retry: Callable[[Callable[[], Any]], Awaitable[Any]] = attrs.field(default=None, repr=False)
 
     def param(self, name: str, default: Any = None, *, required: bool = False) -> Any:
         """One parameter's value (the last one if it was repeated)."""

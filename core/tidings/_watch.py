@@ -408,6 +408,7 @@ class Watch:
             page_size=self.page_size,
             overlap=self.overlap,
             push=self.push,
+            retry=self._retrying,
         )
 
     def _store_key(self, key: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -162,41 +161,24 @@ def watch_finished(ctx: tidings.WatchContext, error: BaseException | None) -> No
 # -- starting sessions ------------------------------------------------------
 
 
-def _retry_policy(ctx: tidings.WatchContext) -> tuple[int, float, float]:
-    """The watch's retry settings (the engine retries fetch_page, not start)."""
-    watch = getattr(ctx.push, "__self__", None)
-    return (
-        int(getattr(watch, "max_retries", 8)),
-        float(getattr(watch, "retry_base_wait", 0.5)),
-        float(getattr(watch, "retry_max_wait", 30.0)),
-    )
-
-
 async def _start_one(ctx: tidings.WatchContext, identifier: str, webhooks: Any) -> str:
-    retries, base, cap = _retry_policy(ctx)
-    attempt = 0
-    while True:
-        try:
-            created = await start_session(
-                ctx,
-                str(ctx.param("country", required=True)),
-                identifier,
-                nationality=ctx.param("nationality"),
-                expands=_split(ctx, "expands"),
-                reports=_split(ctx, "reports"),
-                webhooks=webhooks,
-                paths=Paths.from_params(ctx.params),
-            )
-            return created.session_id
-        except tidings.TransientError as exc:
-            attempt += 1
-            if attempt > retries:
-                raise tidings.RetriesExhausted(
-                    f"could not start the session for {identifier!r} after {attempt} attempts: {exc}",
-                    provider=PROVIDER,
-                ) from exc
-            wait = random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
-            await anyio.sleep(max(wait, exc.retry_after or 0.0))
+    """POST one session, retried on transient faults with the watch's own backoff."""
+
+    async def post() -> str:
+        created = await start_session(
+            ctx,
+            str(ctx.param("country", required=True)),
+            identifier,
+            nationality=ctx.param("nationality"),
+            expands=_split(ctx, "expands"),
+            reports=_split(ctx, "reports"),
+            webhooks=webhooks,
+            paths=Paths.from_params(ctx.params),
+        )
+        return created.session_id
+
+    session_id: str = await ctx.retry(post)
+    return session_id
 
 
 @hookimpl

@@ -109,7 +109,9 @@ class ProviderContract:
 
     # -- helpers -------------------------------------------------------------
 
-    async def _read(self, watch: tidings.Watch, stop_after: int | None = None) -> list[tidings.Event]:
+    async def _read(
+        self, watch: tidings.Watch, rule: str = "ends", stop_after: int | None = None
+    ) -> list[tidings.Event]:
         got: list[tidings.Event] = []
 
         def handler(event: tidings.Event) -> None:
@@ -117,8 +119,14 @@ class ProviderContract:
             if stop_after is not None and len(got) >= stop_after:
                 watch.stop()
 
-        with anyio.fail_after(self.timeout):
-            await watch.run(handler)
+        try:
+            with anyio.fail_after(self.timeout):
+                await watch.run(handler)
+        except TimeoutError:
+            what = "the tracker never ended" if watch.kind == "tracker" else "the feed never went idle"
+            raise broken(
+                rule, f"{what} within {self.timeout:.0f}s ({len(got)} events, {len(set(e.id for e in got))} ids)"
+            ) from None
         return got
 
     def _expect_exactly_once(self, rule: str, ids: list[str], expected: frozenset[str]) -> None:
@@ -138,7 +146,7 @@ class ProviderContract:
         emulator = self.make_emulator()
         scenario = emulator.scenario(self.scenario_size)
         watch = self.make_watch(emulator, scenario)
-        events = await self._read(watch)
+        events = await self._read(watch, "every-record-parses")
         letters = await watch.dead_letters()
         if letters:
             raise broken("every-record-parses", f"{len(letters)} records dead-lettered, first: {letters[0].reason}")
@@ -157,16 +165,15 @@ class ProviderContract:
         emulator = self.make_emulator()
         scenario = emulator.scenario(self.scenario_size)
         watch = self.make_watch(emulator, scenario)
-        events = await self._read(watch)
+        events = await self._read(watch, "exactly-once")
         self._expect_exactly_once("exactly-once", [e.id for e in events], emulator.expected_ids(scenario))
 
     async def test_contract_restart_resumes(self) -> None:
         emulator = self.make_emulator()
         scenario = emulator.scenario(self.scenario_size)
         store = tidings.MemoryStore()
-        expected = None
-        first = await self._read(self.make_watch(emulator, scenario, store=store), stop_after=3)
-        second = await self._read(self.make_watch(emulator, scenario, store=store))
+        first = await self._read(self.make_watch(emulator, scenario, store=store), "restart-resumes", stop_after=3)
+        second = await self._read(self.make_watch(emulator, scenario, store=store), "restart-resumes")
         expected = emulator.expected_ids(scenario)
         self._expect_exactly_once("restart-resumes", [e.id for e in first + second], expected)
 
@@ -187,7 +194,7 @@ class ProviderContract:
             await watch.run(dying)
         committed = store.committed_ids()
         store.killed = False
-        second = await self._read(self.make_watch(emulator, scenario, store=store))
+        second = await self._read(self.make_watch(emulator, scenario, store=store), "kill-loses-nothing")
         expected = emulator.expected_ids(scenario)
         ids = [e.id for e in first + second]
         missing = sorted(expected - set(ids))
@@ -206,7 +213,7 @@ class ProviderContract:
             emulator.faults.fail_next("error-in-200", 2)
         scenario = emulator.scenario(self.scenario_size)
         watch = self.make_watch(emulator, scenario)
-        events = await self._read(watch)
+        events = await self._read(watch, "faults-survived")
         if emulator.faults.queued:
             raise broken("faults-survived", f"the faults were not all served: {list(emulator.faults.queued)}")
         self._expect_exactly_once("faults-survived", [e.id for e in events], emulator.expected_ids(scenario))
@@ -217,10 +224,7 @@ class ProviderContract:
         info = tidings.providers()[self.provider].info
         watch = self.make_watch(emulator, scenario, until_idle=False) if info.kind == "tracker" else \
             self.make_watch(emulator, scenario)
-        try:
-            events = await self._read(watch)
-        except TimeoutError:
-            raise broken("terminal-ends-tracker", f"the watch did not end within {self.timeout}s") from None
+        events = await self._read(watch, "terminal-ends-tracker")
         if info.kind == "tracker":
             if watch.stats.streams_ended != watch.stats.streams:
                 raise broken("terminal-ends-tracker", f"ended with open streams: {watch.stats}")
@@ -234,7 +238,7 @@ class ProviderContract:
         secret = "s3cr3t-" + "x" * 12
         watch = self.make_watch(emulator, scenario, token=secret, max_retries=0)
         with pytest.raises(tidings.TidingsError) as info:
-            await self._read(watch)
+            await self._read(watch, "secrets-never-shown")
         shown = [str(info.value), repr(info.value), repr(watch), repr(watch.http), caplog.text]
         if watch.http is not None:
             shown.append(repr(watch.http.auth))
@@ -249,5 +253,5 @@ class ProviderContract:
         scenario = emulator.scenario(self.scenario_size)
         with emulator.serve() as base_url:
             watch = self.make_watch(emulator, scenario, base_url=base_url, transport=None)
-            events = await self._read(watch)
+            events = await self._read(watch, "loopback")
         self._expect_exactly_once("loopback", [e.id for e in events], emulator.expected_ids(scenario))

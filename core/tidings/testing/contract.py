@@ -28,6 +28,7 @@ import pytest
 
 import tidings
 from tidings.sandbox import Clock, Emulator, Scenario
+from tidings.testing import watch_for
 
 __all__ = ["ContractBroken", "KillableStore", "ProviderContract"]
 
@@ -89,23 +90,7 @@ class ProviderContract:
         return self.emulator_class(seed=7, clock=Clock(speed=self.clock_speed))
 
     def make_watch(self, emulator: Emulator, scenario: Scenario, **overrides: Any) -> tidings.Watch:
-        info = tidings.providers()[self.provider].info
-        options: dict[str, Any] = {
-            "base_url": emulator.base_url,
-            "token": emulator.token,
-            "transport": emulator.transport(),
-            "params": scenario.params,
-            "page_size": scenario.page_size,
-            "after": scenario.after,
-            "store": tidings.MemoryStore(),
-            "interval": 0.01,
-            "max_interval": 0.05,
-            "until_idle": info.kind == "feed",
-            "retry_base_wait": 0.01,
-            "retry_max_wait": 0.05,
-        }
-        options.update(overrides)
-        return tidings.Watch(self.provider, **options)
+        return watch_for(emulator, scenario, provider=self.provider, **overrides)
 
     # -- helpers -------------------------------------------------------------
 

@@ -57,6 +57,7 @@ class _Status:
 
     def __init__(self, watch: tidings.Watch, enabled: bool = True) -> None:
         self.watch = watch
+        self.enabled = enabled
         self.tty = enabled and sys.stderr.isatty()
         self._last = 0.0
 
@@ -73,11 +74,17 @@ class _Status:
         return ", ".join(parts)
 
     def tick(self, force: bool = False) -> None:
+        """Redraw the live line (a terminal, at most 5 times a second)."""
         now = time.monotonic()
         if not self.tty or (not force and now - self._last < 0.2):
             return
         self._last = now
         sys.stderr.write("\r\x1b[2K" + self.line())
+        sys.stderr.flush()
+
+    def log(self) -> None:
+        """A plain status line (not a terminal: a log or a pipe)."""
+        sys.stderr.write(self.line() + "\n")
         sys.stderr.flush()
 
     def done(self, outcome: str) -> None:
@@ -102,13 +109,17 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
 
     async def ticker() -> None:
         while True:
-            await anyio.sleep(0.5)
-            status.tick(force=True)
+            if status.tty:
+                await anyio.sleep(0.5)
+                status.tick(force=True)
+            else:
+                await anyio.sleep(10)
+                status.log()
 
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(on_signals, tg.cancel_scope)
-            if status.tty:
+            if status.enabled:
                 tg.start_soon(ticker)
             try:
                 await watch.run(handler)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pluggy
 import pytest
-
 import tidings
 import tidings.hookspecs
 from tidings.sandbox import Clock, Emulator

@@ -6,8 +6,10 @@ has no such server, so this one serves on its own thread (uvicorn) and hands
 each verified webhook to the watch's event loop with
 ``anyio.from_thread.run_sync`` (a watch's streams must only be poked from their
 own loop). Verification is the core's Standard Webhooks :func:`tidings.webhooks.verify`
-(constant-time compare, timestamp tolerance); a webhook id already accepted is a
-replay and is refused, like an unsigned or badly signed one, with 401.
+(constant-time compare, timestamp tolerance); an unsigned or badly signed
+webhook, or one whose timestamp is out of tolerance, is refused with 401. A
+webhook id already accepted is a re-delivery (Standard Webhooks senders retry
+with the same id): it is acknowledged with 200 and not handed over again.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ThreadedReceiver:
         self._lock = threading.Lock()
         self.accepted = 0
         self.rejected = 0
+        self.duplicates = 0
         self.closed = False
         self._handing_over = 0
 
@@ -92,12 +95,15 @@ class ThreadedReceiver:
         if self._secret is not None:
             try:
                 msg_id = verify(self._secret, headers, body, tolerance=self.tolerance)
-                with self._lock:
-                    if msg_id in self._seen:
-                        raise WebhookRejected("webhook id already received (replay)")
             except WebhookRejected as exc:
                 self.rejected += 1
                 return 401, {"error": exc.message}
+            with self._lock:
+                if msg_id in self._seen:
+                    # a sender re-delivers with the same webhook-id (Standard Webhooks): acknowledge
+                    # it, or it keeps retrying; it was handed over once, which is enough
+                    self.duplicates += 1
+                    return 200, {"ok": True, "duplicate": True}
         try:
             pushes = self._parse(headers, body)
         except (ParseError, ValueError) as exc:
@@ -106,8 +112,8 @@ class ThreadedReceiver:
         if msg_id is not None:
             with self._lock:
                 if msg_id in self._seen:  # the same id raced in twice
-                    self.rejected += 1
-                    return 401, {"error": "webhook id already received (replay)"}
+                    self.duplicates += 1
+                    return 200, {"ok": True, "duplicate": True}
                 self._seen[msg_id] = None
                 while len(self._seen) > self._remember:
                     self._seen.popitem(last=False)

@@ -56,6 +56,7 @@ class BlackboxAml:
     fail_identifiers: tuple[str, ...] = ("999999999",)
     failed_entities: tuple[str, ...] = ()  # these end FAILED while the session goes on
     extra_fields: bool = False
+    object_results: bool = False  # results as {"<entity>": {"status": ..., "href": ...}}
     post_faults: list[str] = field(default_factory=list)  # consumed one per POST
     get_faults: list[str] = field(default_factory=list)  # consumed one per status GET
     result_faults: list[str] = field(default_factory=list)  # consumed one per json/report GET
@@ -114,10 +115,12 @@ class BlackboxAml:
             status = session.final
         else:
             status = "IN_PROGRESS"
-        body: dict[str, Any] = {"sessionId": session.session_id, "status": status, "results": results}
+        shown: dict[str, Any] = dict(results)
+        if self.object_results:
+            shown = {k: {"status": v, "href": f"/x/{k}"} for k, v in results.items()}
+        body: dict[str, Any] = {"sessionId": session.session_id, "status": status, "results": shown}
         if self.extra_fields:
             body = {"created": "2024-05-01T10:00:00Z", **body, "links": {"self": "/x"}, "version": 3}
-            body["results"] = {**results}
         return body
 
     # -- faults --------------------------------------------------------------
@@ -131,6 +134,8 @@ class BlackboxAml:
             return None
         if fault in ("500", "502", "503"):
             return JSONResponse({"error": "server trouble"}, status_code=int(fault))
+        if fault == "409":
+            return JSONResponse({"error": "not ready yet"}, status_code=409)
         if fault == "429":
             return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "1"})
         if fault == "429-date":

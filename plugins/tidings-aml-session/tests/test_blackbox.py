@@ -44,9 +44,10 @@ def check_envelopes(server: BlackboxAml, events: list[dict[str, Any]]) -> None:
         assert e["occurred_at"].endswith(("Z", "+00:00"))
         datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00"))
         raw = e["raw"]
-        assert raw["sessionId"] == e["subject"] and raw["status"] == e["type"]
-        assert raw["session"] in server.bodies  # the status body exactly as the server sent it
-        assert e["status"] == raw["session"]["status"]
+        assert raw in server.bodies  # the status body exactly as the server sent it
+        assert raw["sessionId"] == e["subject"] and e["status"] == raw["status"]
+        if e["terminal"]:
+            assert raw["status"] == {"AllDone": "ALL_DONE", "Failed": "FAILED"}[e["type"]]
 
 
 def expected(server: BlackboxAml, sid: str) -> list[tuple[str, str | None]]:
@@ -61,7 +62,14 @@ def expected(server: BlackboxAml, sid: str) -> list[tuple[str, str | None]]:
 
 
 def got(events: list[dict[str, Any]], sid: str) -> list[tuple[str, str | None]]:
-    return [(e["type"], e["raw"].get("entity")) for e in events if e["subject"] == sid]
+    out: list[tuple[str, str | None]] = []
+    for e in events:
+        if e["subject"] == sid:
+            entity = e["id"].split(":ReportReady:", 1)[1] if e["type"] == "ReportReady" else None
+            if e["type"] == "JsonDataReady":
+                entity = next(n for n in e["raw"]["results"] if "json" in n.lower())
+            out.append((e["type"], entity))
+    return out
 
 
 @pytest.fixture
@@ -161,7 +169,7 @@ def test_batch(server: BlackboxAml, tmp_path: Path) -> None:
 
 def test_save_json_and_reports(server: BlackboxAml, tmp_path: Path) -> None:
     server.entities = ("jsonData", "aml-report", "ownership")
-    server.result_faults = ["503", "truncate"]
+    server.result_faults = ["503", "truncate", "409"]
     code, events, err = follow(server.url, server.token, "country=no", "identifier=923609016",
                                "reports=aml-report,ownership", "save_json=out", "save_reports=out",
                                cwd=tmp_path, extra=("--interval", "0.1"))
@@ -174,10 +182,20 @@ def test_save_json_and_reports(server: BlackboxAml, tmp_path: Path) -> None:
     assert saved == server.organisation(session)
     for name in ("aml-report", "ownership"):
         assert (tmp_path / "out" / f"{sid}-{name}.pdf").read_bytes() == server.pdf(session, name)
-    for e in events:
-        if e["type"] in ("JsonDataReady", "ReportReady"):
-            assert Path(tmp_path / e["raw"]["savedTo"]).exists()
     assert not list((tmp_path / "out").glob("*.part"))
+
+
+@pytest.mark.parametrize("json_name", ["json", "JSON_DATA"])
+def test_json_entity_named_otherwise_and_object_results(server: BlackboxAml, tmp_path: Path, json_name: str) -> None:
+    server.entities = (json_name, "aml-report")
+    server.object_results = json_name == "json"
+    code, events, err = follow(server.url, server.token, "country=no", "identifier=923609016", "save_json=out",
+                               "save_reports=out", cwd=tmp_path, extra=("--interval", "0.1"))
+    assert code == 0, err
+    check_envelopes(server, events)
+    [session] = server.sessions.values()
+    assert got(events, session.session_id) == expected(server, session.session_id)
+    assert json.loads((tmp_path / "out" / f"{session.session_id}.json").read_bytes()) == server.organisation(session)
 
 
 @pytest.mark.parametrize("mode", ["twice", "late"])

@@ -21,7 +21,7 @@ async def test_save_parameters_write_each_result_when_its_event_is_delivered(emu
     watch = make_watch(emulator, params)
 
     def handler(event: tidings.Event) -> None:
-        saved = event.raw.get("savedTo")
+        saved = event.record.saved_to
         seen.append((event.type, bool(saved) and Path(saved).is_file()))
 
     await watch.run(handler)

@@ -31,6 +31,7 @@ from tidings_aml_session.models import (
 __all__ = [
     "COUNTRIES",
     "Paths",
+    "entity_states",
     "fetch_json",
     "fetch_report",
     "fetch_state",
@@ -154,15 +155,62 @@ async def fetch_state(source: HTTPSource, session_id: str, *, paths: Paths = Pat
         raise tidings.TransientError(
             "the session status has no 'status': retrying", provider=PROVIDER, url=response.request.url
         )
-    results = raw.get("results") or {}
-    if not isinstance(results, Mapping):
-        results = {}
     state = SessionState(
-        session_id=str(raw.get("sessionId") or session_id),
-        status=raw["status"],
-        results={str(k): str(v) for k, v in results.items()},
+        session_id=str(raw.get("sessionId") or session_id), status=raw["status"], results=entity_states(raw)
     )
     return state, raw
+
+
+def entity_states(raw: Mapping[str, Any]) -> dict[str, str]:
+    """``results`` as entity -> state, in the server's order.
+
+    The [ours] shape is ``{"<entity>": "<STATE>"}``; a value that is an object
+    with a ``status``/``state`` (``{"jsonData": {"status": "READY", …}}``) and a
+    list of ``{"name"|"entity"|"type", "status"|"state"}`` objects are read too.
+    """
+    results = raw.get("results")
+
+    def state_of(value: Any) -> str | None:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Mapping):
+            inner = value.get("status", value.get("state"))
+            return inner if isinstance(inner, str) else None
+        return None
+
+    out: dict[str, str] = {}
+    if isinstance(results, Mapping):
+        for name, value in results.items():
+            state = state_of(value)
+            if state is not None:
+                out[str(name)] = state
+    elif isinstance(results, list):
+        for item in results:
+            if isinstance(item, Mapping):
+                name = item.get("name", item.get("entity", item.get("type")))
+                state = state_of(item)
+                if isinstance(name, str) and state is not None:
+                    out[name] = state
+    return out
+
+
+_JSON_NAMES = frozenset({"jsondata", "json", "jsonresult"})
+
+
+def json_entity_of(names: Sequence[str], configured: str = "jsonData") -> str | None:
+    """Which result entity holds the JSON data set: ``configured`` if present, else one named like it.
+
+    ``jsonData`` is [ours]; a server calling it ``json``, ``json_data``, ``JSON-DATA``
+    or ``JsonData`` is understood as well (case, ``-`` and ``_`` ignored).
+    """
+    if configured in names:
+        return configured
+    wanted = {_norm(configured), *_JSON_NAMES}
+    return next((name for name in names if _norm(name) in wanted), None)
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
 
 
 def _is(value: str, *names: str) -> bool:
@@ -180,9 +228,7 @@ def state_records(
     ready events of the same poll.
     """
     stamp = tidings.format_time(observed_at or datetime.now(UTC))
-    results = raw.get("results") or {}
-    if not isinstance(results, Mapping):
-        results = {}
+    results = entity_states(raw)
     records: list[dict[str, Any]] = []
 
     def add(status: str, entity: str | None) -> None:
@@ -191,11 +237,12 @@ def state_records(
             record["entity"] = entity
         records.append(record)
 
-    ready = [name for name, value in results.items() if isinstance(value, str) and _is(value, "READY")]
-    if json_entity in ready:
-        add(JSON_DATA_READY, json_entity)
+    json_name = json_entity_of(list(results), json_entity)
+    ready = [name for name, value in results.items() if _is(value, "READY", "DONE", "COMPLETED")]
+    if json_name in ready:
+        add(JSON_DATA_READY, json_name)
     for name in ready:
-        if name != json_entity:
+        if name != json_name:
             add(REPORT_READY, name)
     status = str(raw.get("status") or "")
     if _is(status, "ALL_DONE", "ALLDONE", "DONE"):
@@ -228,18 +275,29 @@ def organization(data: Any) -> OrganizationResult:
     )
 
 
+async def _get_result(http: tidings.HTTP, path: str) -> Any:
+    """GET a result; ``409 Conflict`` (not ready yet, though the status said READY) is transient."""
+    response = await http.request("GET", path, check_status=False)
+    if response.status_code == 409:
+        raise tidings.TransientError(
+            "the result is not ready yet (HTTP 409): retrying", provider=PROVIDER, url=response.request.url
+        )
+    http.raise_for_status(response)
+    return response
+
+
 async def fetch_json(source: HTTPSource, session_id: str, *, paths: Paths = Paths()) -> OrganizationResult:
     """``GET …/session/{sessionId}/json`` (after ``JsonDataReady``): the organisation's data set."""
     http = _http(source)
-    data = await http.get_json(paths.json.format(sessionId=_quote(session_id)))
-    return organization(data)
+    response = await _get_result(http, paths.json.format(sessionId=_quote(session_id)))
+    return organization(http.json(response))
 
 
 async def fetch_report(source: HTTPSource, session_id: str, name: str, *, paths: Paths = Paths()) -> bytes:
     """``GET …/session/{sessionId}/reports/{name}`` (after its ``ReportReady``): the PDF bytes."""
     http = _http(source)
-    response = await http.request("GET", paths.report.format(sessionId=_quote(session_id), name=_quote(name)))
-    return response.content
+    response = await _get_result(http, paths.report.format(sessionId=_quote(session_id), name=_quote(name)))
+    return bytes(response.content)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -270,7 +328,7 @@ async def save_report(
 async def save_json(source: HTTPSource, session_id: str, directory: str | Path, *, paths: Paths = Paths()) -> Path:
     """Download the JSON data set and write it, as received, to ``directory/<sessionId>.json``."""
     http = _http(source)
-    response = await http.request("GET", paths.json.format(sessionId=_quote(session_id)))
+    response = await _get_result(http, paths.json.format(sessionId=_quote(session_id)))
     http.json(response)  # a truncated body is transient: never save half a document
     return await _write(Path(directory) / (_filename(session_id) + ".json"), response.content)
 

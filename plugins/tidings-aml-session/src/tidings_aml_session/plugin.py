@@ -30,6 +30,7 @@ from tidings_aml_session._session import (
     COUNTRIES,
     PROVIDER,
     Paths,
+    entity_states,
     fetch_state,
     save_json,
     save_report,
@@ -45,6 +46,7 @@ from tidings_aml_session.models import (
     TERMINAL_TYPES,
     SessionCursor,
     SessionEvent,
+    SessionState,
 )
 
 DEFAULT_BASE_URL = "https://aml.bankidapis.no"
@@ -269,7 +271,19 @@ def parse_event(record: Any) -> Event:
     except ValueError as exc:
         raise tidings.ParseError(f"bad timestamp: {exc}", provider=PROVIDER, record_id=rid) from None
     session = record.get("session")
-    session_status = session.get("status") if isinstance(session, Mapping) else None
+    if not isinstance(session, Mapping):
+        session = None
+    session_status = session.get("status") if session is not None else None
+    typed = SessionEvent(
+        session_id=session_id,
+        status=status,
+        entity=str(entity) if entity else None,
+        timestamp=when,
+        session=None
+        if session is None
+        else SessionState(session_id=session_id, status=str(session_status or ""), results=entity_states(session)),
+        saved_to=str(record["savedTo"]) if record.get("savedTo") else None,
+    )
     return Event(
         provider=PROVIDER,
         id=rid,
@@ -277,9 +291,9 @@ def parse_event(record: Any) -> Event:
         type=status,
         status=str(session_status) if session_status else None,
         occurred_at=when,
-        raw=record,
+        raw=session if session is not None else record,  # the status body exactly as the server sent it
         terminal=status in TERMINAL_TYPES,
-        record_type=SessionEvent,
+        record=typed,
     )
 
 

@@ -105,19 +105,25 @@ def connection_of(record: Mapping[str, Any], followed: Iterable[str] | None = No
 
     A connection event carries the connection as its resource. A channel event
     (``AUTH_FAILED``...) carries a channel: its connection is read from the
-    resource's ``connection_id``, a nested ``connection`` object or link, or the
-    event's own ``connection_id``. A channel that names no connection belongs to
-    the one connection followed, when only one is.
+    resource's ``connection_id``, a nested ``connection`` object or link, a
+    ``connection_link``, then the same keys on the event itself, then any link to
+    ``/connections/{id}`` inside the resource (``_links``, ``links``...). A channel
+    that names no connection belongs to the one connection followed, when only
+    one is.
     """
     resource = record.get("resource")
     resource = resource if isinstance(resource, Mapping) else {}
     for holder in (resource, record):
         value = holder.get("connection_id")
-        if value is not None and not isinstance(value, bool):
+        if value is not None and not isinstance(value, (bool, Mapping, list)):
             return str(value)
         nested = holder.get("connection")
         if isinstance(nested, Mapping) and nested.get("id") is not None:
             return str(nested["id"])
+        if isinstance(nested, Mapping) and nested.get("href"):
+            found = connection_id_from_link(nested)
+            if found:
+                return found
         if isinstance(nested, (str, int)) and not isinstance(nested, bool):
             found = connection_id_from_link(nested)
             if found:
@@ -128,7 +134,12 @@ def connection_of(record: Mapping[str, Any], followed: Iterable[str] | None = No
             if found:
                 return found
     kind = str(record.get("resource_type") or "").upper()
-    looks_like_channel = kind == "CHANNEL" or (
+    if kind == "CONNECTION" and resource.get("id") is not None:
+        return str(resource["id"])
+    found = _linked_connection(resource, depth=3)
+    if found:
+        return found
+    looks_like_channel = "CHANNEL" in kind or (
         "channel_definition_id" in resource and "channels" not in resource and "provider_id" not in resource
     )
     if looks_like_channel:
@@ -137,6 +148,30 @@ def connection_of(record: Mapping[str, Any], followed: Iterable[str] | None = No
             return subjects[0]
     value = resource.get("id")
     return None if value is None else str(value)
+
+
+def _linked_connection(value: Any, depth: int) -> str | None:
+    """The id in the first ``/connections/{id}`` link found inside ``value`` (not in its channels)."""
+    if isinstance(value, str):
+        parts = [p for p in value.split("?", 1)[0].split("/") if p]
+        if "connections" in parts[:-1]:
+            return connection_id_from_link(value)
+        return None
+    if depth <= 0:
+        return None
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            if key in ("channels", "accounts"):
+                continue
+            found = _linked_connection(inner, depth - 1)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for inner in value:
+            found = _linked_connection(inner, depth - 1)
+            if found:
+                return found
+    return None
 
 
 def select_new(

@@ -275,10 +275,11 @@ def organization(data: Any) -> OrganizationResult:
     )
 
 
-async def _get_result(http: tidings.HTTP, path: str) -> Any:
-    """GET a result; ``409 Conflict`` (not ready yet, though the status said READY) is transient."""
+async def _get_result(http: tidings.HTTP, path: str, *, retry_if_not_ready: bool = False) -> Any:
+    """GET a result; with ``retry_if_not_ready``, ``409 Conflict`` (not ready yet, though the
+    status said READY) is a :class:`tidings.TransientError`, else a final ``ProviderHTTPError``."""
     response = await http.request("GET", path, check_status=False)
-    if response.status_code == 409:
+    if response.status_code == 409 and retry_if_not_ready:
         raise tidings.TransientError(
             "the result is not ready yet (HTTP 409): retrying", provider=PROVIDER, url=response.request.url
         )
@@ -293,10 +294,16 @@ async def fetch_json(source: HTTPSource, session_id: str, *, paths: Paths = Path
     return organization(http.json(response))
 
 
-async def fetch_report(source: HTTPSource, session_id: str, name: str, *, paths: Paths = Paths()) -> bytes:
-    """``GET …/session/{sessionId}/reports/{name}`` (after its ``ReportReady``): the PDF bytes."""
+async def fetch_report(
+    source: HTTPSource, session_id: str, name: str, *, paths: Paths = Paths(), retry_if_not_ready: bool = False
+) -> bytes:
+    """``GET …/session/{sessionId}/reports/{name}`` (after its ``ReportReady``): the PDF bytes.
+
+    :param retry_if_not_ready: raise ``TransientError`` on ``409`` (the watch's own downloads retry it).
+    """
     http = _http(source)
-    response = await _get_result(http, paths.report.format(sessionId=_quote(session_id), name=_quote(name)))
+    path = paths.report.format(sessionId=_quote(session_id), name=_quote(name))
+    response = await _get_result(http, path, retry_if_not_ready=retry_if_not_ready)
     return bytes(response.content)
 
 
@@ -318,17 +325,31 @@ async def _write(path: Path, content: bytes) -> Path:
 
 
 async def save_report(
-    source: HTTPSource, session_id: str, name: str, directory: str | Path, *, paths: Paths = Paths()
+    source: HTTPSource,
+    session_id: str,
+    name: str,
+    directory: str | Path,
+    *,
+    paths: Paths = Paths(),
+    retry_if_not_ready: bool = False,
 ) -> Path:
     """Download one report and write it to ``directory/<sessionId>-<name>.pdf``; returns the path."""
-    content = await fetch_report(source, session_id, name, paths=paths)
+    content = await fetch_report(source, session_id, name, paths=paths, retry_if_not_ready=retry_if_not_ready)
     return await _write(Path(directory) / (_filename(session_id, name) + ".pdf"), content)
 
 
-async def save_json(source: HTTPSource, session_id: str, directory: str | Path, *, paths: Paths = Paths()) -> Path:
+async def save_json(
+    source: HTTPSource,
+    session_id: str,
+    directory: str | Path,
+    *,
+    paths: Paths = Paths(),
+    retry_if_not_ready: bool = False,
+) -> Path:
     """Download the JSON data set and write it, as received, to ``directory/<sessionId>.json``."""
     http = _http(source)
-    response = await _get_result(http, paths.json.format(sessionId=_quote(session_id)))
+    path = paths.json.format(sessionId=_quote(session_id))
+    response = await _get_result(http, path, retry_if_not_ready=retry_if_not_ready)
     http.json(response)  # a truncated body is transient: never save half a document
     return await _write(Path(directory) / (_filename(session_id) + ".json"), response.content)
 

@@ -250,9 +250,13 @@ async def fetch_page(ctx: tidings.WatchContext, cursor: SessionCursor) -> Page:
     json_dir, report_dir = ctx.param("save_json"), ctx.param("save_reports")
     for record in records:
         if record["status"] == JSON_DATA_READY and json_dir:
-            record["savedTo"] = str(await save_json(ctx, session_id, json_dir, paths=paths))
+            saved = await save_json(ctx, session_id, json_dir, paths=paths, retry_if_not_ready=True)
+            record["savedTo"] = str(saved)
         elif record["status"] == REPORT_READY and report_dir:
-            record["savedTo"] = str(await save_report(ctx, session_id, record["entity"], report_dir, paths=paths))
+            saved = await save_report(
+                ctx, session_id, record["entity"], report_dir, paths=paths, retry_if_not_ready=True
+            )
+            record["savedTo"] = str(saved)
     return Page(records=records)
 
 

@@ -65,7 +65,7 @@ import sys, anyio, tidings
 async def main():
     store = tidings.SQLiteStore({db!r})
     for i in range(200):
-        await store.commit("w{k}", "s", {{"cursor": i, "ids": [str(i)], "open": None, "ended": False}})
+        await store.commit("w{k}", "s", {{"cursor": i, "open": None, "ended": False}}, (), [str(i)], 50)
     await store.aclose()
 anyio.run(main)
 """
@@ -85,3 +85,6 @@ def test_two_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     rows = dict(con.execute("SELECT watch, state FROM streams").fetchall())
     assert set(rows) == {"w0", "w1"} and all('"cursor": 199' in v for v in rows.values())
+    for k in ("w0", "w1"):  # the recent ids: the last 50, in order
+        ids = [i for (i,) in con.execute("SELECT id FROM delivered WHERE watch=? ORDER BY seq", (k,))]
+        assert ids == [str(i) for i in range(150, 200)]

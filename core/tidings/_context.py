@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
     from tidings._http import HTTP
 
 __all__ = ["WatchContext"]
+
+
+async def _call_once(call: Callable[[], Any]) -> Any:
+    """``ctx.retry`` of a context built by hand (tests): no retries."""
+    result = call()
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 @attrs.frozen(slots=True)
@@ -47,7 +56,7 @@ class WatchContext:
     page_size: int | None = None
     overlap: float = 5.0
     push: Callable[..., bool] = attrs.field(default=lambda stream, record=None: False, repr=False)
-    retry: Callable[[Callable[[], Any]], Awaitable[Any]] = attrs.field(default=None, repr=False)
+    retry: Callable[[Callable[[], Any]], Awaitable[Any]] = attrs.field(factory=lambda: _call_once, repr=False)
 
     def param(self, name: str, default: Any = None, *, required: bool = False) -> Any:
         """One parameter's value (the last one if it was repeated)."""

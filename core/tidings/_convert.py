@@ -26,15 +26,20 @@ def parse_time(value: Any) -> datetime:
 
     :raises ValueError: when the value is neither.
     """
-    if isinstance(value, datetime):
+    if value.__class__ is str:
+        try:
+            dt = datetime.fromisoformat(value)  # Python 3.11 reads "Z" and fractions of any length
+        except ValueError:
+            text = value.strip()
+            if text.endswith("z"):
+                text = text[:-1] + "Z"
+            dt = datetime.fromisoformat(text)
+        if dt.tzinfo is timezone.utc:
+            return dt
+    elif isinstance(value, datetime):
         dt = value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, tz=timezone.utc)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        dt = datetime.fromisoformat(text)
     else:
         raise ValueError(f"not a time: {value!r}")
     if dt.tzinfo is None:

@@ -170,6 +170,22 @@ def _direct(impl: pluggy.HookImpl) -> Callable[..., Any]:
     return call
 
 
+def _positional(hook: str, impl: pluggy.HookImpl | None, caller: Callable[..., Any]) -> Callable[..., Any]:
+    """A caller taking the hook's arguments by position, in the spec's order (the per-event hot path).
+
+    With a single direct implementation it is the plugin's own function (or a lambda that drops the
+    arguments it does not take); otherwise it maps the positions to keywords for pluggy.
+    """
+    spec_names = tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+    if impl is None:
+        return lambda *args: caller(**dict(zip(spec_names, args, strict=True)))
+    if tuple(impl.argnames) == spec_names:
+        return impl.function  # type: ignore[no-any-return]
+    # spec and argument names are Python identifiers from code, not user input
+    source = f"lambda {', '.join(spec_names)}: func({', '.join(impl.argnames)})"
+    return eval(source, {"func": impl.function})  # type: ignore[no-any-return]
+
+
 class ProviderHooks:
     """The hooks of one provider, reaching it and the cross-cutting plugins only."""
 
@@ -179,13 +195,16 @@ class ProviderHooks:
         self.info = entry.info
         others = {p for e in providers().values() if (p := e.plugin) is not entry.plugin}
         self._callers: dict[str, Callable[..., Any]] = {}
+        self._positional: dict[str, Callable[..., Any]] = {}
         for hook in PROVIDER_HOOKS:
             caller = pm.subset_hook_caller(hook, remove_plugins=others)
             impls = caller.get_hookimpls()
             if len(impls) == 1 and impls[0].plugin is entry.plugin and not (impls[0].wrapper or impls[0].hookwrapper):
                 self._callers[hook] = _direct(impls[0])
+                self._positional[hook] = _positional(hook, impls[0], caller)
             elif impls:
                 self._callers[hook] = caller
+                self._positional[hook] = _positional(hook, None, caller)
         self._observers = {h: getattr(pm.hook, h) for h in OBSERVER_HOOKS if getattr(pm.hook, h).get_hookimpls()}
 
     def implements(self, hook: str) -> bool:
@@ -201,10 +220,21 @@ class ProviderHooks:
                 provider=self.info.name,
             ) from None
 
-    def observe(self, hook: str, **kwargs: Any) -> None:
+    def positional(self, hook: str) -> Callable[..., Any]:
+        """Like :meth:`caller`, taking the arguments by position in the spec's order (faster)."""
+        self.caller(hook)  # a clear PluginError if nobody implements it
+        return self._positional[hook]
+
+    def observes(self, hook: str) -> bool:
+        return hook in self._observers
+
+    async def observe(self, hook: str, **kwargs: Any) -> None:
+        """Call an observer hook on every plugin implementing it, awaiting any awaitable results."""
         caller = self._observers.get(hook)
         if caller is not None:
-            caller(**kwargs)
+            for result in caller(**kwargs):
+                if inspect.isawaitable(result):
+                    await result
 
 
 async def await_me_maybe(value: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,9 +29,12 @@ __all__ = ["CheckpointStore", "MemoryStore", "SQLiteStore"]
 class CheckpointStore(Protocol):
     """The interface every checkpoint store keeps.
 
-    ``state`` is a JSON-able dict ``{"cursor": ..., "ids": [...], "open": [...] | None, "ended": bool}``;
+    ``state`` is a JSON-able dict ``{"cursor": ..., "open": [...] | None, "ended": bool}``;
     ``streams`` is ``{"run": n, "streams": [...]}``: the run number and the streams ``start`` returned.
-    ``commit`` writes the state and the page's dead letters atomically.
+    ``commit`` writes, atomically, the state, the page's dead letters and the ids delivered
+    since the last commit; the store keeps the ``keep`` most recent ids of each stream, and
+    ``load`` returns them (oldest first) under ``"ids"``. Only the new ids are written, so a
+    commit costs what the page holds, not the size of the de-duplication window.
     """
 
     async def load_streams(self, watch: str) -> dict[str, Any] | None: ...
@@ -40,7 +44,13 @@ class CheckpointStore(Protocol):
     async def load(self, watch: str, stream: str) -> dict[str, Any] | None: ...
 
     async def commit(
-        self, watch: str, stream: str, state: dict[str, Any], dead_letters: Sequence[DeadLetter] = ()
+        self,
+        watch: str,
+        stream: str,
+        state: dict[str, Any],
+        dead_letters: Sequence[DeadLetter] = (),
+        delivered_ids: Sequence[str] = (),
+        keep: int = 10_000,
     ) -> None: ...
 
     async def dead_letters(self, watch: str) -> list[DeadLetter]: ...
@@ -58,6 +68,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._streams: dict[str, str] = {}
         self._states: dict[tuple[str, str], str] = {}
+        self._ids: dict[tuple[str, str], OrderedDict[str, None]] = {}
         self._letters: dict[str, dict[str, DeadLetter]] = {}
         self.commits = 0
 
@@ -70,12 +81,26 @@ class MemoryStore:
 
     async def load(self, watch: str, stream: str) -> dict[str, Any] | None:
         raw = self._states.get((watch, stream))
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        state: dict[str, Any] = json.loads(raw)
+        state["ids"] = list(self._ids.get((watch, stream), ()))
+        return state
 
     async def commit(
-        self, watch: str, stream: str, state: dict[str, Any], dead_letters: Sequence[DeadLetter] = ()
+        self,
+        watch: str,
+        stream: str,
+        state: dict[str, Any],
+        dead_letters: Sequence[DeadLetter] = (),
+        delivered_ids: Sequence[str] = (),
+        keep: int = 10_000,
     ) -> None:
         self._states[(watch, stream)] = json.dumps(state)
+        ids = self._ids.setdefault((watch, stream), OrderedDict())
+        ids.update(dict.fromkeys(delivered_ids))
+        while len(ids) > keep:
+            ids.popitem(last=False)
         box = self._letters.setdefault(watch, {})
         for letter in dead_letters:
             box.setdefault(_letter_key(letter), letter)
@@ -93,6 +118,9 @@ CREATE TABLE IF NOT EXISTS watches (watch TEXT PRIMARY KEY, streams TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS streams (
     watch TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (watch, stream));
+CREATE TABLE IF NOT EXISTS delivered (
+    watch TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (watch, stream, seq));
 CREATE TABLE IF NOT EXISTS dead_letters (
     watch TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
     raw TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (watch, key));
@@ -151,17 +179,31 @@ class SQLiteStore:
         )
 
     async def load(self, watch: str, stream: str) -> dict[str, Any] | None:
-        row = await self._run(
-            lambda: self._db.execute(
-                "SELECT state FROM streams WHERE watch=? AND stream=?", (watch, stream)
-            ).fetchone()
-        )
-        return None if row is None else json.loads(row[0])
+        def read() -> tuple[Any, list[Any]]:
+            row = self._db.execute("SELECT state FROM streams WHERE watch=? AND stream=?", (watch, stream)).fetchone()
+            ids = self._db.execute(
+                "SELECT id FROM delivered WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
+            ).fetchall()
+            return row, ids
+
+        row, ids = await self._run(read)
+        if row is None:
+            return None
+        state: dict[str, Any] = json.loads(row[0])
+        state["ids"] = [i for (i,) in ids]
+        return state
 
     async def commit(
-        self, watch: str, stream: str, state: dict[str, Any], dead_letters: Sequence[DeadLetter] = ()
+        self,
+        watch: str,
+        stream: str,
+        state: dict[str, Any],
+        dead_letters: Sequence[DeadLetter] = (),
+        delivered_ids: Sequence[str] = (),
+        keep: int = 10_000,
     ) -> None:
         text = json.dumps(state)
+        new_ids = list(delivered_ids)
         now = datetime.now(timezone.utc).isoformat()
         letters = [
             (watch, d.stream, _letter_key(d), d.reason, json.dumps(d.raw, default=str), d.at.isoformat())
@@ -177,6 +219,18 @@ class SQLiteStore:
                     "ON CONFLICT(watch, stream) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
                     (watch, stream, text, now),
                 )
+                if new_ids:
+                    (top,) = db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM delivered WHERE watch=? AND stream=?", (watch, stream)
+                    ).fetchone()
+                    db.executemany(
+                        "INSERT INTO delivered(watch, stream, seq, id) VALUES(?, ?, ?, ?)",
+                        [(watch, stream, top + 1 + n, i) for n, i in enumerate(new_ids)],
+                    )
+                    db.execute(
+                        "DELETE FROM delivered WHERE watch=? AND stream=? AND seq <= ?",
+                        (watch, stream, top + len(new_ids) - keep),
+                    )
                 if letters:
                     db.executemany(
                         "INSERT OR IGNORE INTO dead_letters(watch, stream, key, reason, raw, at) "

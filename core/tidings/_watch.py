@@ -53,13 +53,14 @@ Handler = Callable[[Event], Any]
 
 
 class RecentIds:
-    """The ids delivered most recently, bounded (oldest forgotten first)."""
+    """The ids delivered most recently, bounded (oldest forgotten first), and those not yet committed."""
 
-    __slots__ = ("_ids", "capacity")
+    __slots__ = ("_ids", "capacity", "fresh")
 
     def __init__(self, ids: Iterable[str] = (), capacity: int = 10_000) -> None:
         self.capacity = capacity
         self._ids: OrderedDict[str, None] = OrderedDict.fromkeys(ids)
+        self.fresh: list[str] = []  # delivered since the last commit
         self._trim()
 
     def __contains__(self, item: str) -> bool:
@@ -70,14 +71,18 @@ class RecentIds:
 
     def add(self, item: str) -> None:
         self._ids[item] = None
+        self.fresh.append(item)
 
     def _trim(self) -> None:
-        while len(self._ids) > self.capacity:
-            self._ids.popitem(last=False)
+        ids = self._ids
+        while len(ids) > self.capacity:
+            ids.popitem(last=False)
 
-    def to_list(self) -> list[str]:
+    def take_fresh(self) -> list[str]:
+        """The ids delivered since the last call (they go with the next commit)."""
         self._trim()
-        return list(self._ids)
+        fresh, self.fresh = self.fresh, []
+        return fresh
 
 
 @attrs.define
@@ -132,18 +137,21 @@ class _StreamRun:
     def _state(self) -> dict[str, Any]:
         return {
             "cursor": converter.unstructure(self.cursor),
-            "ids": self.recent.to_list(),
             "open": None if self.open is None else sorted(self.open),
             "ended": self.ended,
         }
 
     async def _commit(self, events: Sequence[Event]) -> None:
         letters, self.letters = self.letters, []
+        watch = self.watch
         with anyio.CancelScope(shield=True):
-            await self.watch.store.commit(self.watch.name, self.watch._store_key(self.key), self._state(), letters)
+            await watch.store.commit(
+                watch.name, watch._store_key(self.key), self._state(), letters, self.recent.take_fresh(),
+                watch.dedup_window,
+            )
         for letter in letters:
-            self.watch._hooks.observe("record_dead_lettered", ctx=self.ctx, letter=letter)
-        self.watch._hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
+            await self.watch._hooks.observe("record_dead_lettered", ctx=self.ctx, letter=letter)
+        await self.watch._hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
 
     def dead_letter(self, reason: str, raw: Any) -> None:
         self.letters.append(
@@ -189,9 +197,12 @@ class _StreamRun:
         """Deliver this stream's new events; commit once per page and when closed."""
         watch = self.watch
         hooks = watch._hooks
-        parse = hooks.caller("parse_event")
-        fold = hooks.caller("checkpoint")
-        terminal = hooks._callers.get("is_terminal")
+        ctx = self.ctx
+        parse = hooks.positional("parse_event")
+        fold = hooks.positional("checkpoint")
+        terminal = hooks.positional("is_terminal") if hooks.implements("is_terminal") else None
+        keep_events = hooks.observes("page_committed")  # else only count: fewer objects kept alive
+        cursor_type = watch.info.cursor_type
         recent = self.recent
         stats = watch.stats
         delay = backoff = 0.0
@@ -203,13 +214,14 @@ class _StreamRun:
             stats.pages += 1
             running = self.cursor
             delivered: list[Event] = []
+            count = 0
             complete = False
             try:
                 for record in page.records:
                     try:
-                        event = parse(ctx=self.ctx, record=record)
-                        if inspect.isawaitable(event):
-                            event = await event
+                        event = parse(ctx, record)
+                        if event.__class__ is not Event:
+                            event = await _settle(event)
                     except ParseError as exc:
                         self.dead_letter(str(exc), record)
                         continue
@@ -217,19 +229,20 @@ class _StreamRun:
                         stats.duplicates += 1
                         continue
                     if terminal is not None and not event.terminal:
-                        verdict = terminal(ctx=self.ctx, event=event)
-                        if inspect.isawaitable(verdict):
-                            verdict = await verdict
-                        if verdict:
+                        verdict = terminal(ctx, event)
+                        if verdict is not None and verdict is not False and (
+                            verdict is True or await _settle(verdict)
+                        ):
                             event = attrs.evolve(event, terminal=True)
                     yield event
                     # the consumer came back: the event was delivered
                     recent.add(event.id)
-                    running = fold(ctx=self.ctx, cursor=running, event=event)
-                    if inspect.isawaitable(running):
-                        running = await running
-                    delivered.append(event)
-                    stats.delivered += 1
+                    running = fold(ctx, running, event)
+                    if running.__class__ is not cursor_type:
+                        running = await _settle(running)
+                    count += 1
+                    if keep_events:
+                        delivered.append(event)
                     if event.terminal and self.open is not None:
                         self.open.discard(event.subject)  # type: ignore[arg-type]
                         if not self.open:
@@ -239,6 +252,7 @@ class _StreamRun:
                 else:
                     complete = True
             finally:
+                stats.delivered += count
                 if complete:
                     self.cursor = page.advance(running) if page.advance is not None else running
                     if self.open is not None and page.ended:
@@ -248,12 +262,13 @@ class _StreamRun:
                 if self.open is not None and not self.open:
                     self.ended = True
                     stats.streams_ended += 1
-                if delivered or self.letters or page.advance is not None or page.ended or self.ended:
+                if count or self.letters or page.advance is not None or page.ended or self.ended:
                     await self._commit(delivered)
                 if self.ended:
-                    hooks.observe("stream_ended", ctx=self.ctx)
+                    with anyio.CancelScope(shield=True):
+                        await hooks.observe("stream_ended", ctx=ctx)
             # a poll is a run of pages ending with one that has no `more`
-            poll_found_new = poll_found_new or bool(delivered)
+            poll_found_new = poll_found_new or count > 0
             if page.more:
                 delay = 0.0
                 continue
@@ -262,6 +277,13 @@ class _StreamRun:
             backoff = watch.interval if poll_found_new else min(max(backoff * 2, watch.interval), watch.max_interval)
             delay = backoff
             poll_found_new = False
+
+
+async def _settle(value: Any) -> Any:
+    """Await a hook's result if it is awaitable (hooks may be ``async def``)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 _POKE = object()
@@ -487,7 +509,7 @@ class Watch:
         error: BaseException | None = None
         try:
             runs = await self._open_streams()
-            self._hooks.observe("watch_started", ctx=self.context())
+            await self._hooks.observe("watch_started", ctx=self.context())
             yield runs
         except BaseException as exc:
             error = exc
@@ -497,7 +519,7 @@ class Watch:
             self._runs = {}
             self._loop_token = None
             with anyio.CancelScope(shield=True):
-                self._hooks.observe("watch_finished", ctx=self.context(), error=error)
+                await self._hooks.observe("watch_finished", ctx=self.context(), error=error)
                 await self.http.aclose()
                 self.http = None
 
@@ -644,13 +666,17 @@ class Watch:
         out = EventList()
         if limit is not None and limit <= 0:
             return out
+        until_idle = self.until_idle
         if self.info.kind == "feed" and limit is None:
             self.until_idle = True
-        async with contextlib.aclosing(self.events()) as events:
-            async for event in events:
-                out.append(event)
-                if limit is not None and len(out) >= limit:
-                    self.stop()
+        try:
+            async with contextlib.aclosing(self.events()) as events:
+                async for event in events:
+                    out.append(event)
+                    if limit is not None and len(out) >= limit:
+                        self.stop()
+        finally:
+            self.until_idle = until_idle
         return out
 
 

@@ -43,7 +43,7 @@ def provider_info() -> ProviderInfo:  # type: ignore[empty-body]
 def make_auth(token: str | None, params: Mapping[str, Any], base_url: str) -> httpx.Auth | None:  # type: ignore[empty-body]
     """Build this provider's authentication from the token, parameters and base URL.
 
-    Called once per watch that was not given an ``auth`` object. Return None for
+    Called at the start of each run of a watch that was not given an ``auth`` object. Return None for
     the default: ``Authorization: Bearer <token>`` when a token was given, else no auth.
     Use it for OAuth2 client credentials (``--param client_id=…``; ``base_url`` lets you
     derive the token URL), Basic, or an API-key header.

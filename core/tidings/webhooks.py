@@ -145,6 +145,8 @@ class WebhookReceiver:
             except WebhookRejected as exc:
                 self.rejected += 1
                 return 401, {"error": exc.message}
+        if not watch._hooks.implements("parse_webhook"):
+            return 404, {"error": f"the {watch.provider} provider takes no webhooks"}
         try:
             pushes = await await_me_maybe(watch._hooks.caller("parse_webhook")(ctx=ctx, headers=headers, body=body))
         except (ParseError, ValueError) as exc:

@@ -54,15 +54,18 @@ class Faults:
     @classmethod
     def parse(cls, text: str, seed: int = 0) -> Faults:
         """From ``"error_rate=0.1,latency=0.05,rate_limit_rate=0.05"`` (the CLI's ``--faults``)."""
-        values: dict[str, float] = {}
+        values: dict[str, Any] = {"seed": seed}
+        known = [f.name for f in attrs.fields(cls) if f.name not in ("queued", "served", "_rng")]
         for part in filter(None, (p.strip() for p in text.split(","))):
             key, _, value = part.partition("=")
             key = key.strip().replace("-", "_")
-            if key not in attrs.fields_dict(cls) or key in ("queued", "served", "seed", "_rng"):
-                names = ", ".join(f.name for f in attrs.fields(cls) if f.name not in ("queued", "served", "_rng"))
-                raise ValueError(f"unknown fault {key!r}; known: {names}")
-            values[key] = float(value)
-        return cls(seed=seed, **values)  # type: ignore[arg-type]
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}; known: {', '.join(known)}")
+            try:
+                values[key] = int(value) if key == "seed" else float(value)
+            except ValueError:
+                raise ValueError(f"fault {key!r} needs a number, got {value!r}") from None
+        return cls(**values)
 
     def fail_next(self, kind: str, times: int = 1) -> None:
         if kind not in FAULT_KINDS:

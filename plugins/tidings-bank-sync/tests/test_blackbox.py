@@ -558,8 +558,23 @@ def test_wrong_token_is_one_clear_line(server: Any, tmp_path: Path) -> None:
 
 
 def test_token_on_the_command_line_is_not_shown_on_error(server: Any, tmp_path: Path) -> None:
-    emu, url = server()
+    _, url = server()
     done = follow(url, tmp_path, "connection_id=404", extra=("--token", TOKEN), token=None)
     assert done.returncode != 0
     assert TOKEN not in done.stderr and "Traceback" not in done.stderr
     assert len([line for line in done.stderr.splitlines() if line.strip()]) == 1, done.stderr
+
+
+@pytest.mark.parametrize("destructive", [False, True])
+def test_late_events_far_below_the_newest_id_are_not_lost(server: Any, tmp_path: Path, destructive: bool) -> None:
+    # ids are given when each sync is planned, connection after connection, but the
+    # syncs run side by side: connection 1's later events land long after ids 40+ were seen
+    emu, url = server(id_at_plan=True, destructive=destructive, extra_per_channel=5, step=0.03)
+    for cid in ("1", "2", "3", "4"):
+        emu.add(cid)
+    done = follow(url, tmp_path, "connection_id=all")
+    assert done.returncode == 0, done.stderr
+    events = lines(done.stdout)
+    assert {e["subject"] for e in events if e["terminal"]} == {"1", "2", "3", "4"}
+    got = sorted(int(e["id"]) for e in events)
+    assert got == sorted(int(r["id"]) for r in emu.sent["q1"])

@@ -13,7 +13,7 @@ from tidings.sandbox import Clock
 from tidings_bank_sync.emulator import BankSyncEmulator
 from tidings_bank_sync.models import QueueCursor
 from tidings_bank_sync.plugin import checkpoint, is_terminal, parse_event
-from tidings_bank_sync.queue import connection_of, select_new
+from tidings_bank_sync.queue import MAX_RANGES, add_done, connection_of, is_done, select_new
 
 
 def ev(i: Any, **extra: Any) -> dict[str, Any]:
@@ -23,23 +23,36 @@ def ev(i: Any, **extra: Any) -> dict[str, Any]:
 
 def test_ids_are_compared_as_numbers_and_sorted() -> None:
     records = [ev("11"), ev("8"), ev("10"), ev("9")]
-    fresh, newest, _, news = select_new(records, QueueCursor(last_id=9))
+    fresh, newest, _, news = select_new(records, add_done(QueueCursor(), range(1, 10)))
     assert [r["id"] for r in fresh] == ["10", "11"]  # as text, "8" and "9" would sort after "10"
     assert newest == 11 and news
     fresh, newest, _, _ = select_new(records, QueueCursor())
     assert [r["id"] for r in fresh] == ["8", "9", "10", "11"]
 
 
-def test_the_overlap_window_rereads_smaller_ids_but_skips_set_aside_ones() -> None:
-    records = [ev("8"), ev("9"), ev("10"), ev("11")]
-    fresh, _, _, news = select_new(records, QueueCursor(last_id=11, set_aside=(9,)), overlap=2)
-    assert [r["id"] for r in fresh] == ["10", "11"] and not news
-    fresh, _, _, news = select_new(records, QueueCursor(last_id=11), overlap=3)
-    assert [r["id"] for r in fresh] == ["9", "10", "11"] and not news
+def test_late_ids_however_far_below_are_new_and_done_ones_are_left_out() -> None:
+    records = [ev("3"), ev("8"), ev("9"), ev("10"), ev("11"), ev("60")]
+    cursor = add_done(QueueCursor(), [*range(4, 12), 60])
+    assert cursor.done == ((4, 11), (60, 60)) and cursor.last_id == 60
+    fresh, _, _, news = select_new(records, cursor)
+    assert [r["id"] for r in fresh] == ["3"] and news
+    fresh, _, _, news = select_new(records[1:], cursor)
+    assert fresh == [] and not news
+    assert not select_new([ev("9")], QueueCursor(last_id=11, set_aside=(9,)))[3]
+
+
+def test_done_ranges_merge_and_stay_bounded() -> None:
+    cursor = add_done(QueueCursor(), [5, 7, 6, 1])
+    assert cursor.done == ((1, 1), (5, 7)) and cursor.floor is None
+    assert is_done(cursor, 6) and not is_done(cursor, 4) and not is_done(cursor, 8)
+    sparse = add_done(QueueCursor(), range(1, 4 * MAX_RANGES, 2))
+    assert len(sparse.done) == MAX_RANGES and sparse.floor is not None
+    assert is_done(sparse, 1) and is_done(sparse, 2)  # forgotten ranges fold into the floor
+    assert is_done(QueueCursor(last_id=9), 9) and not is_done(QueueCursor(last_id=9), 10)  # saved without ranges
 
 
 def test_pending_records_come_first_without_duplicates() -> None:
-    cursor = QueueCursor(last_id=9, pending=(ev("10"), ev("11")))
+    cursor = add_done(QueueCursor(pending=(ev("10"), ev("11"))), range(1, 10))
     fresh, _, _, _ = select_new([ev("11"), ev("12")], cursor)  # a destructive queue no longer holds 10
     assert [r["id"] for r in fresh] == ["10", "11", "12"]
 
@@ -48,7 +61,7 @@ def test_records_without_a_numeric_id_are_handed_over_once() -> None:
     odd = {"event_type": "X"}
     fresh, newest, prints, _ = select_new([odd, ev("7")], QueueCursor())
     assert fresh == [ev("7"), odd] and newest == 7 and len(prints) == 1
-    again, _, _, _ = select_new([odd, ev("7")], QueueCursor(last_id=7, unplaced=prints), overlap=0)
+    again, _, _, _ = select_new([odd, ev("7")], add_done(QueueCursor(unplaced=prints), [7]))
     assert again == []
 
 
@@ -123,13 +136,12 @@ async def test_bad_records_on_a_keeping_queue_are_set_aside_once() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("overlap", "caught"), [("20", True), ("0", False)])
-async def test_a_late_event_with_a_smaller_id_is_caught_in_the_overlap(overlap: str, caught: bool) -> None:
+async def test_a_late_event_with_a_smaller_id_is_caught() -> None:
     emu = BankSyncEmulator(seed=1)
-    emu.queues["q"] = [ev("10")]
-    emu.delivered["q"] = ["10"]
+    emu.queues["q"] = [ev("40")]
+    emu.delivered["q"] = ["40"]
     w = tidings.Watch("bank-sync", base_url=emu.base_url, token=emu.token, transport=emu.transport(),
-                      params={"queue_id": "q", "connection_id": "42", "id_overlap": overlap},
+                      params={"queue_id": "q", "connection_id": "42"},
                       interval=0.01, max_interval=0.02)
     got: list[str] = []
     first = anyio.Event()
@@ -140,12 +152,10 @@ async def test_a_late_event_with_a_smaller_id_is_caught_in_the_overlap(overlap: 
 
     async def late() -> None:
         await first.wait()
-        emu.queues["q"] += [ev("11"), ev("9"), ev("12", event_type="SYNC_ALL_SUCCESS")]
+        emu.queues["q"] += [ev("41"), ev("9"), ev("42", event_type="SYNC_ALL_SUCCESS")]
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(late)
             await w.run(handler)
-    assert got[0] == "10" and got[-1] == "12"
-    assert ("9" in got) is caught
-    assert len(got) == len(set(got))
+    assert got == ["40", "9", "41", "42"]

@@ -93,15 +93,20 @@ class QueueCursor:
 
     :ivar last_id: the greatest event id delivered (or set aside), compared as a number;
         None before the first event.
+    :ivar done: the ids delivered or set aside, as sorted inclusive ranges ``(low, high)``:
+        an id outside them is new however far below ``last_id`` it is (a late event).
+    :ivar floor: ids at or below it count as done (the oldest ranges, once forgotten);
+        None when no range was forgotten.
     :ivar pending: raw records read from the queue but not yet delivered when the
         position was saved mid-page (a destructive queue no longer holds them).
     :ivar unplaced: fingerprints of records without a numeric id already handed over,
         so that a queue that keeps them does not hand them over again (bounded).
-    :ivar set_aside: ids of recent records that could not be parsed (dead-lettered), so
-        that re-reading the overlap window does not set them aside again (bounded).
+    :ivar set_aside: ids set aside by positions saved before ``done`` existed (read, never written).
     """
 
     last_id: int | None = None
+    done: tuple[tuple[int, int], ...] = ()
+    floor: int | None = None
     pending: tuple[Any, ...] = ()
     unplaced: tuple[str, ...] = ()
     set_aside: tuple[int, ...] = ()

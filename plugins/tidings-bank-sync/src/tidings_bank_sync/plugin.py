@@ -26,6 +26,7 @@ from tidings import Event, Page, Param, ProviderInfo, Stream, WatchContext, hook
 from tidings_bank_sync.models import QueueCursor, QueueEvent
 from tidings_bank_sync.queue import (
     PROVIDER,
+    add_done,
     connection_id_from_link,
     connection_of,
     event_number,
@@ -40,7 +41,6 @@ TOKEN_URL = "https://auth.oxlin.io/token"
 SYNC_TYPES = ("ALL", "LIST_ACCOUNTS")
 TERMINAL_TYPES = frozenset({"SYNC_ALL_SUCCESS", "AUTH_FAILED"})
 START_ATTEMPTS = 10
-ID_OVERLAP = 20  # ids re-read below the position, for events that arrive late with a smaller id
 KEPT = 256  # fingerprints and set-aside ids remembered in the cursor
 START_BASE_WAIT = 0.05
 START_MAX_WAIT = 2.0
@@ -51,7 +51,6 @@ PARAMS = (
     Param("queue_id", "follow this existing queue instead of subscribing a new one (no sync is triggered)"),
     Param("trigger", "true/false: trigger the sync (default: true without queue_id, false with it)"),
     Param("type_in", "where the sync type is sent: query, body or both (default both)"),
-    Param("id_overlap", f"ids re-read below the position for late events (default {ID_OVERLAP})"),
     Param("end_on_auth_failed", "true/false: AUTH_FAILED ends its connection's watch (default true)"),
     Param("client_id", "OAuth2 client id (client credentials against token_url) instead of --token"),
     Param("client_secret", "OAuth2 client secret"),
@@ -273,24 +272,21 @@ async def fetch_page(ctx: WatchContext, cursor: QueueCursor) -> Page:
         records = parse_queue_body(response.content)
     except tidings.ParseError as exc:
         raise tidings.TransientError(f"{exc.message}; retrying", provider=PROVIDER, url=response.request.url) from exc
-    overlap = int(ctx.param("id_overlap", ID_OVERLAP))
-    fresh, newest, prints, news = select_new(records, cursor, overlap)
+    fresh, _newest, prints, news = select_new(records, cursor)
     memo = _PageMemo(tuple(fresh), {str(r.get("id")): i for i, r in enumerate(fresh) if isinstance(r, Mapping)})
     _pages.setdefault(ctx.http, {})[ctx.stream.key] = memo
+    if not news:
+        return Page(records=())
     bad = tuple(n for r in fresh if (n := event_number(r)) is not None and not _parses(ctx, r))
-    if not news and not bad:
-        return Page(records=fresh)  # the overlap window: the engine drops what it delivered before
 
     def advance(running: QueueCursor) -> QueueCursor:
-        last = running.last_id
-        if newest is not None and (last is None or newest > last):
-            last = newest
+        # every record of the page was delivered (checkpoint marked it done) or set aside
+        running = add_done(running, bad)
         kept = (*running.unplaced, *prints)[-KEPT:] if prints else running.unplaced
-        aside = (*running.set_aside, *bad)[-KEPT:] if bad else running.set_aside
-        return attrs.evolve(running, last_id=last, pending=(), unplaced=kept, set_aside=aside)
+        return attrs.evolve(running, pending=(), unplaced=kept)
 
     # a destructive queue may hold more than one answer gives: read again at once
-    return Page(records=fresh, more=news, advance=advance)
+    return Page(records=fresh, more=True, advance=advance)
 
 
 def _parses(ctx: WatchContext, record: Any) -> bool:
@@ -328,14 +324,13 @@ def parse_event(ctx: WatchContext, record: Any) -> Event:
 @hookimpl
 def checkpoint(ctx: WatchContext, cursor: QueueCursor, event: Event) -> QueueCursor:
     number = event_number(event.raw)
-    last = cursor.last_id
-    if number is not None and (last is None or number > last):
-        last = number
+    if number is not None:
+        cursor = add_done(cursor, (number,))
     pending = cursor.pending
     memo = _pages.get(ctx.http, {}).get(ctx.stream.key)
     if memo is not None and event.id in memo.index:
         pending = memo.records[memo.index[event.id] + 1 :]
-    return attrs.evolve(cursor, last_id=last, pending=pending)
+    return attrs.evolve(cursor, pending=pending)
 
 
 @hookimpl

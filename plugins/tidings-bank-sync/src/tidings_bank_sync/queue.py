@@ -5,6 +5,7 @@ Pure functions, no I/O: the hooks in :mod:`tidings_bank_sync.plugin` call them.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,15 +17,18 @@ from tidings_bank_sync.models import QueueCursor
 
 __all__ = [
     "PROVIDER",
+    "add_done",
     "connection_id_from_link",
     "connection_of",
     "event_number",
     "fingerprint",
+    "is_done",
     "parse_queue_body",
     "select_new",
 ]
 
 PROVIDER = "bank-sync"
+MAX_RANGES = 512  # ranges of done ids kept in the cursor; older ones fold into its floor
 
 
 def parse_queue_body(text: str | bytes) -> list[Any]:
@@ -174,25 +178,68 @@ def _linked_connection(value: Any, depth: int) -> str | None:
     return None
 
 
-def select_new(
-    records: Sequence[Any], cursor: QueueCursor, overlap: int = 0
-) -> tuple[list[Any], int | None, tuple[str, ...], bool]:
+def is_done(cursor: QueueCursor, number: int) -> bool:
+    """Whether the event id ``number`` was delivered or set aside already."""
+    if cursor.floor is not None and number <= cursor.floor:
+        return True
+    if not cursor.done:
+        # a position saved without ranges: everything up to it was done
+        return cursor.floor is None and cursor.last_id is not None and number <= cursor.last_id
+    i = bisect.bisect_right(cursor.done, (number, float("inf"))) - 1
+    return i >= 0 and cursor.done[i][0] <= number <= cursor.done[i][1]
+
+
+def add_done(cursor: QueueCursor, numbers: Iterable[int]) -> QueueCursor:
+    """The cursor with ``numbers`` among its done ids (ranges merged, bounded) and ``last_id`` raised."""
+    numbers = list(numbers)
+    if not numbers:
+        return cursor
+    ranges = list(cursor.done)
+    if not ranges and cursor.floor is None and cursor.last_id is not None:
+        floor: int | None = cursor.last_id  # a position saved without ranges
+    else:
+        floor = cursor.floor
+    for n in numbers:
+        if floor is not None and n <= floor:
+            continue
+        i = bisect.bisect_right(ranges, (n, float("inf")))
+        if i > 0 and ranges[i - 1][0] <= n <= ranges[i - 1][1]:
+            continue
+        low, high = n, n
+        if i > 0 and ranges[i - 1][1] == n - 1:
+            i -= 1
+            low = ranges.pop(i)[0]
+        if i < len(ranges) and ranges[i][0] == n + 1:
+            high = ranges.pop(i)[1]
+        ranges.insert(i, (low, high))
+    if floor is not None:
+        while ranges and ranges[0][0] <= floor + 1:
+            floor = max(floor, ranges.pop(0)[1])
+    while len(ranges) > MAX_RANGES:
+        floor = ranges.pop(0)[1]
+    last = max(numbers)
+    if cursor.last_id is not None:
+        last = max(last, cursor.last_id)
+    return QueueCursor(
+        last_id=last, done=tuple(ranges), floor=floor, pending=cursor.pending, unplaced=cursor.unplaced,
+        set_aside=cursor.set_aside,
+    )
+
+
+def select_new(records: Sequence[Any], cursor: QueueCursor) -> tuple[list[Any], int | None, tuple[str, ...], bool]:
     """The records to hand to the engine, oldest first: the cursor's pending records,
-    then the queue's records with an id greater than ``cursor.last_id - overlap``
-    (the engine drops the ones it already delivered; a late event with a smaller id
-    inside the window is still caught), minus the ids set aside before, then records
-    without a numeric id not yet handed over.
+    then the queue's records whose id is not done yet (however late they land:
+    a queue that keeps its events shows the old ones again, and those are left
+    out), then records without a numeric id not yet handed over.
 
     :return: the records, the greatest id among them (or None), the fingerprints of
-        the id-less ones, and whether any record is new (beyond ``last_id``, or id-less).
+        the id-less ones, and whether any record is new.
     """
     numbered: dict[int, Any] = {}
     unnumbered: list[Any] = []
     seen_prints = set(cursor.unplaced)
     new_prints: list[str] = []
     set_aside = set(cursor.set_aside)
-    floor = None if cursor.last_id is None else cursor.last_id - max(0, overlap)
-    news = False
     for record in [*cursor.pending, *records]:
         number = event_number(record)
         if number is None:
@@ -202,9 +249,8 @@ def select_new(
             seen_prints.add(mark)
             new_prints.append(mark)
             unnumbered.append(record)
-            news = True
-        elif (floor is None or number > floor) and number not in numbered and number not in set_aside:
+        elif number not in numbered and number not in set_aside and not is_done(cursor, number):
             numbered[number] = record
-            news = news or cursor.last_id is None or number > cursor.last_id
     order = sorted(numbered)
-    return [numbered[n] for n in order] + unnumbered, (order[-1] if order else None), tuple(new_prints), news
+    fresh = [numbered[n] for n in order] + unnumbered
+    return fresh, (order[-1] if order else None), tuple(new_prints), bool(fresh)

@@ -111,6 +111,8 @@ def test_extra_fields_are_kept_in_raw(ctx: tidings.WatchContext) -> None:
     event = parse_event(ctx=ctx, record=record)
     assert event.raw["novel"] == {"x": 1}
     assert event.record.creation_date == datetime.fromtimestamp(1528112097, tz=UTC)
+    as_text = parse_event(ctx=ctx, record=ev("6", creation_date="1528112097"))
+    assert as_text.occurred_at == datetime.fromtimestamp(1528112097, tz=UTC)
 
 
 @pytest.mark.anyio

@@ -305,7 +305,10 @@ def parse_event(ctx: WatchContext, record: Any) -> Event:
     if not isinstance(resource, Mapping):
         raise tidings.ParseError("resource is not an object", provider=PROVIDER, record_id=event_id)
     try:
-        when = tidings.parse_time(record["creation_date"])
+        created = record["creation_date"]
+        if isinstance(created, str) and created.strip().lstrip("-").replace(".", "", 1).isdigit():
+            created = float(created)  # epoch seconds sent as text
+        when = tidings.parse_time(created)
     except (ValueError, OverflowError, OSError) as exc:
         raise tidings.ParseError(f"bad creation_date: {exc}", provider=PROVIDER, record_id=event_id) from None
     status = resource.get("status")

@@ -12,8 +12,9 @@
             └── OpenTransactInvalidParameter  422, codes 10006-10014: names the parameter
 
 Each carries ``code``, ``title``, ``detail`` and ``status`` of the first error
-object, all of them in ``errors``, and the response. 408, 429 and 5xx stay
-:class:`tidings.TransientError` (retried with backoff), whatever their body.
+object, all of them in ``errors``, and the response. 408, 425, 429 and 5xx stay
+:class:`tidings.TransientError` (retried with backoff), whatever their body, and so
+does an error document inside a 200 whose own ``status`` is one of them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from tidings import AuthenticationError, ParseError, ProviderHTTPError, WatchContext, structure
+from tidings import (
+    AuthenticationError,
+    ParseError,
+    ProviderHTTPError,
+    TransientError,
+    WatchContext,
+    parse_retry_after,
+    structure,
+)
 
 from tidings_opentransact.models import ErrorDocument, ErrorObject
 
@@ -37,6 +46,7 @@ __all__ = [
 AUTH_CODES = frozenset({"10002", "10003", "10004", "10005"})
 PARAMETER_CODES = frozenset(str(c) for c in range(10006, 10015))
 NOT_FOUND_CODE = "10001"
+RETRYABLE = frozenset({408, 425, 429})  # and every 5xx
 FORBIDDEN_CODE = "10015"
 
 
@@ -109,13 +119,25 @@ def _error_document(response: httpx.Response) -> ErrorDocument | None:
 
 
 def error_from_document(ctx: WatchContext, response: httpx.Response, document: ErrorDocument) -> Exception:
-    """The typed error for an error document (by code first, then by HTTP status)."""
+    """The typed error for an error document (by code first, then by HTTP status).
+
+    A 200 carrying an error document whose own ``status`` is 408, 425, 429 or 5xx
+    gives a :class:`tidings.TransientError` (retried), not a final error.
+    """
     first = document.errors[0]
     code = first.code
     status = response.status_code
     if status == 200 and first.status and first.status.isdigit():
         status = int(first.status)  # an error document inside a 200: trust its own status
     what = _describe(first)
+    if status in RETRYABLE or status >= 500:
+        return TransientError(
+            f"HTTP {response.status_code} carrying an error with status {status} ({what}): retrying with backoff",
+            provider=ctx.provider,
+            url=response.request.url,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            code=code,
+        )
     error: _JsonApiError
     kwargs: dict[str, Any] = {"provider": ctx.provider, "response": response, "code": code, "detail": first.detail}
     if code == FORBIDDEN_CODE or (code not in AUTH_CODES and status == 403):

@@ -141,11 +141,14 @@ class ActivityCursor:
     :ivar start: the ``filter[created-between][start]`` of the poll in progress; it stays
         fixed while the poll pages through every page (None: from the beginning).
     :ivar page: the ``page[number]`` to fetch next within that poll (from 1).
+    :ivar count: ``meta.count`` on the poll's first page; a greater count on its last page
+        means activities were created meanwhile, and a new poll starts at once.
     """
 
     newest: datetime | None = None
     start: datetime | None = None
     page: int = 1
+    count: int | None = None
 
 
 def _text(value: Any) -> str | None:

@@ -12,7 +12,7 @@ or an inclusive bound serves twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -156,11 +156,11 @@ def overlap(ctx: WatchContext) -> float:
 def next_poll(ctx: WatchContext, cursor: ActivityCursor) -> ActivityCursor:
     """The cursor of the poll after ``cursor``'s: page 1, from the newest delivered minus the overlap."""
     if cursor.newest is None:
-        return attrs.evolve(cursor, page=1)
+        return attrs.evolve(cursor, page=1, count=None)
     start = cursor.newest - max(timedelta(seconds=overlap(ctx)), MIN_MARGIN)
     if cursor.start is not None and start < cursor.start:
         start = cursor.start  # never reach back before --after (or a start already passed)
-    return attrs.evolve(cursor, start=start, page=1)
+    return attrs.evolve(cursor, start=start, page=1, count=None)
 
 
 def _count(value: Any) -> int | None:
@@ -171,9 +171,10 @@ def _count(value: Any) -> int | None:
     return None
 
 
-def _has_more(body: Mapping[str, Any], page: int, size: int, served: int) -> bool:
+def _has_more(body: Mapping[str, Any], page: int, served: int) -> bool:
     """Is there a page after ``page``? An empty page ends the poll; then ``meta.page-count``
-    decides, else ``links.next`` (only whether it is there), else whether the page was full."""
+    decides, else ``links.next`` (only whether it is there), else the next page is asked for:
+    the server may cap ``page[size]`` silently, so a short page does not prove it was the last."""
     if served == 0:
         return False
     meta = body.get("meta")
@@ -184,7 +185,26 @@ def _has_more(body: Mapping[str, Any], page: int, size: int, served: int) -> boo
     links = body.get("links")
     if isinstance(links, Mapping) and "next" in links:
         return bool(links["next"])
-    return served >= size
+    return True
+
+
+def _total(body: Mapping[str, Any]) -> int | None:
+    """``meta.count``: how many activities match the poll's filters right now."""
+    meta = body.get("meta")
+    return _count(meta.get("count")) if isinstance(meta, Mapping) else None
+
+
+def _query_time(value: datetime) -> str:
+    """A bound as the API writes times (``2021-08-11T04:38:14Z``): whole seconds, rounded down."""
+    return format_time(value.replace(microsecond=0))
+
+
+def _before(record: Any, after: datetime) -> bool:
+    """Is ``record`` an activity created before ``after``? (False when that cannot be told.)"""
+    try:
+        return parse_time(record["attributes"]["created-at"]) < after
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 @hookimpl
@@ -193,7 +213,7 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
     overlap(ctx)  # a bad --param overlap fails before anything is sent
     query: list[tuple[str, str]] = [("page[number]", str(cursor.page)), ("page[size]", str(size))]
     if cursor.start is not None:
-        query.append(("filter[created-between][start]", format_time(cursor.start)))
+        query.append(("filter[created-between][start]", _query_time(cursor.start)))
     query.extend(query_filters(ctx.params))
     response = await ctx.http.request(
         "GET", "activities", params=query, headers={"Accept": MEDIA_TYPE}, check_status=False
@@ -205,10 +225,19 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
             provider=ctx.provider,
             response=response,
         )
-    records = body["data"]
+    served = body["data"]
+    records = served
+    if ctx.after is not None:  # the start was rounded down to whole seconds: nothing before --after
+        records = [r for r in served if not _before(r, ctx.after)]
     page = cursor.page
-    if _has_more(body, page, size, len(records)):
-        return Page(records=records, more=True, advance=lambda c: attrs.evolve(c, page=page + 1))
+    total = _total(body)
+    if _has_more(body, page, len(served)):
+        first_count = total if page == 1 else cursor.count
+        return Page(records=records, more=True, advance=lambda c: attrs.evolve(c, page=page + 1, count=first_count))
+    if page > 1 and total is not None and cursor.count is not None and total > cursor.count:
+        # activities were created while this poll paged: newest first they sit on pages
+        # already read, so a new poll starts at once instead of waiting (or ending idle)
+        return Page(records=records, more=True, advance=lambda c: next_poll(ctx, c))
     return Page(records=records, more=False, advance=lambda c: next_poll(ctx, c))
 
 

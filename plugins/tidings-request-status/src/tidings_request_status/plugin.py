@@ -1,6 +1,8 @@
 """The request-status provider: follow request ids until every inner request is final.
 
-One stream per request id (``Stream(key=id, subjects={id})``). Each poll reads
+One stream per request id (``Stream(key=id, subjects={"call:" + id})``: the
+stream's subject is the followed call, never one of its inner requests, even
+when an inner request has the call's own id). Each poll reads
 every page of ``GET api/v3/global/call/{id}?page=N&size=M`` (``page`` 0-based)
 and hands on only the inner requests whose status is new or changed since the
 cursor's last known status, so an unchanged ``OPEN`` costs nothing downstream.
@@ -35,6 +37,7 @@ from tidings_request_status.models import (
 __all__ = [
     "BULK_LIMIT",
     "NAME",
+    "call_subject",
     "checkpoint",
     "fetch_page",
     "initial_cursor",
@@ -118,7 +121,17 @@ async def start(ctx: WatchContext) -> list[Stream]:
             "or --param bulk_file=PATH",
             provider=NAME,
         )
-    return [Stream(key=i, subjects=frozenset({i})) for i in unique]
+    return [Stream(key=i, subjects=frozenset({call_subject(i)})) for i in unique]
+
+
+def call_subject(request_id: str) -> str:
+    """The subject of the stream following ``request_id``.
+
+    Not the id itself: a regular call's inner request has the call's own id, and its
+    terminal event must not end the stream while other inner requests are open. The
+    stream ends only through ``Page.ended``.
+    """
+    return f"call:{request_id}"
 
 
 @hookimpl
@@ -133,6 +146,7 @@ def initial_cursor() -> RequestStatusCursor:
 async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
     """Read page ``cursor.page`` of one id; hand on the inner requests whose status is new."""
     request_id = ctx.stream.key
+    done = ctx.stream.subjects or frozenset({call_subject(request_id)})
     size = ctx.page_size or _page_size(ctx)
     path = str(ctx.param("status_path", DEFAULT_STATUS_PATH)).replace("{id}", request_id)
     response = await ctx.http.request("GET", path, params={"page": cursor.page, "size": size}, check_status=False)
@@ -144,17 +158,17 @@ async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
             f"{_text(body, 'errorMessage') or 'service unavailable'}; retrying with backoff",
             provider=NAME,
             url=response.request.url,
-            retry_after=_retry_after(response),
+            retry_after=tidings.parse_retry_after(response.headers.get("retry-after")),
             code=code,
         )
     if code and code in _codes(ctx, "unknown_codes", DEFAULT_UNKNOWN_CODES):
-        return Page(records=[body], ended=frozenset({request_id}))
+        return Page(records=[body], ended=done)
     ctx.http.raise_for_status(response)
     if body is None:
         ctx.http.json(response)  # raises TransientError: the body is not JSON
     if code:
         # another error code inside a 2xx: final for this id, reported as an event
-        return Page(records=[body], ended=frozenset({request_id}))
+        return Page(records=[body], ended=done)
     assert isinstance(body, dict)
     content = body.get("content")
     if not isinstance(content, list):
@@ -163,7 +177,7 @@ async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
             provider=NAME,
             url=response.request.url,
         )
-    return _page_of(cursor, content, body.get("pageable"), size, request_id)
+    return _page_of(cursor, content, body.get("pageable"), size, done)
 
 
 @hookimpl
@@ -208,7 +222,7 @@ def is_terminal(event: Event) -> bool:
 
 
 def _page_of(
-    cursor: RequestStatusCursor, content: list[Any], pageable: Any, size: int, request_id: str
+    cursor: RequestStatusCursor, content: list[Any], pageable: Any, size: int, done: str | frozenset[str]
 ) -> Page:
     known = dict(cursor.statuses)
     records: list[Any] = []
@@ -235,7 +249,7 @@ def _page_of(
         # every inner request seen in this pass is final, and we know at least as many as the server has
         need = items if total_elements is None else min(total_elements, items)
         if all(_final(s) for s in known.values()) and len(known) + unreadable >= need:
-            ended = frozenset({request_id})
+            ended = frozenset({done}) if isinstance(done, str) else done
         page, items, unreadable = 0, 0, 0
     else:
         page = cursor.page + 1
@@ -270,7 +284,7 @@ def _error_event(ctx: WatchContext, record: Mapping[str, Any]) -> Event:
 
 def _read_ids_file(ctx: WatchContext, path: str) -> list[str]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the first id
     except OSError as exc:
         raise tidings.ConfigurationError(f"cannot read request_ids_file {path!r}: {exc}", provider=NAME) from exc
     ids = []
@@ -337,7 +351,8 @@ async def _bulk_call(ctx: WatchContext, method: str, path: str, chunk: list[Any]
                 )
             return response
         if attempt + 1 < BULK_ATTEMPTS:
-            await anyio.sleep(max(_retry_after(response) or 0.0, 0.5 * 2**attempt))
+            retry_after = tidings.parse_retry_after(response.headers.get("retry-after"))
+            await anyio.sleep(max(retry_after or 0.0, 0.5 * 2**attempt))
     raise tidings.RetriesExhausted(
         f"the bulk call stayed busy after {BULK_ATTEMPTS} attempts; nothing was followed yet: run again",
         provider=NAME,
@@ -395,14 +410,6 @@ def _codes(ctx: WatchContext, name: str, default: tuple[str, ...]) -> frozenset[
     if value is None:
         return frozenset(default)
     return frozenset(c.strip() for c in str(value).split(",") if c.strip())
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _last(value: Any) -> Any:

@@ -75,6 +75,7 @@ class Server:
         null_success_code: bool = False,
     ) -> None:
         self.calls: dict[str, list[Inner]] = {}
+        self.empty_reads: dict[str, int] = {}  # reads answered with no inner request yet (not registered)
         self.reads: Counter[str] = Counter()
         self.max_size = max_size
         self.fixed_size = fixed_size
@@ -198,6 +199,8 @@ class Server:
             ordered.reverse()
         elif self.order == "shuffled":
             self.rng.shuffle(ordered)
+        if reads <= self.empty_reads.get(request_id, 0):
+            ordered = []
         chunk = ordered[page * size : (page + 1) * size]
         content = []
         for inner in chunk:
@@ -214,7 +217,7 @@ class Server:
                 item["node"] = {"attempt": reads, "region": "eu"}
             self.sent.setdefault((inner.request_id, status), item)
             content.append(item)
-        total = len(inners)
+        total = len(ordered)
         body: dict[str, Any] = {
             "errorCode": None if self.null_success_code else "",
             "errorMessage": None if self.null_success_code else "",
@@ -481,3 +484,14 @@ def test_resume_after_the_end_delivers_only_what_is_new(tmp_path: Path) -> None:
         again = follow(tmp_path, base, "--param", f"request_id={request_id}")
     assert again.returncode == 0, again.stderr
     assert lines(again.stdout) == []
+
+
+def test_a_call_not_registered_yet_is_not_ended_empty(tmp_path: Path) -> None:
+    server = Server()
+    ids = [server.add_call(n) for n in (1, 3)]
+    for request_id in ids:
+        server.empty_reads[request_id] = 2  # content [] and totalElements 0 at first
+    with serve_asgi(server.app) as base:
+        run = follow(tmp_path, base, "--param", f"request_id={ids[0]}", "--param", f"request_id={ids[1]}")
+    assert run.returncode == 0, run.stderr
+    check_run(server, ids, lines(run.stdout))

@@ -246,9 +246,11 @@ def _page_of(
     unreadable += cursor.cycle_unreadable
     ended: frozenset[str] = frozenset()
     if last:
-        # every inner request seen in this pass is final, and we know at least as many as the server has
+        # every inner request seen in this pass is final, and we know at least as many as the server has;
+        # a call with no inner request known yet is not ended (the server may not have registered them)
         need = items if total_elements is None else min(total_elements, items)
-        if all(_final(s) for s in known.values()) and len(known) + unreadable >= need:
+        seen_any = bool(known) or unreadable > 0
+        if seen_any and all(_final(s) for s in known.values()) and len(known) + unreadable >= need:
             ended = frozenset({done}) if isinstance(done, str) else done
         page, items, unreadable = 0, 0, 0
     else:

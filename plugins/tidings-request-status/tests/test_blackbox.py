@@ -354,6 +354,7 @@ def test_error_codes_and_faults(tmp_path: Path) -> None:
     server.fault(ids[1], "", "1001-503", "502", "")
     server.fault(ids[2], "429", "", "reset", "503", "slow")
     server.fault(ids[3], "", "1001-503-date")
+    server.fault(ids[0], "429-date")
     unknown_200 = str(uuid.uuid4())
     with serve_asgi(server.app) as base:
         args = [a for i in [*ids, unknown_200] for a in ("--param", f"request_id={i}")]
@@ -371,7 +372,9 @@ def test_error_codes_and_faults(tmp_path: Path) -> None:
     # GLOBAL_1003 is never retried
     assert sum(1 for _, i, *_ in server.log if i == unknown_200) == 1
     # Retry-After (seconds and HTTP date) is honoured after GLOBAL_1001 with a 503 and after a 429
-    for request_id, fault, floor in ((ids[1], "1001-503", 0.9), (ids[2], "429", 0.9), (ids[3], "1001-503-date", 0.9)):
+    for request_id, fault, floor in (
+        (ids[1], "1001-503", 0.9), (ids[2], "429", 0.9), (ids[3], "1001-503-date", 0.9), (ids[0], "429-date", 0.9)
+    ):
         log = [entry for entry in server.log if entry[1] == request_id]
         at = next(k for k, entry in enumerate(log) if entry[4] == fault)
         assert log[at + 1][0] - log[at][0] >= floor, (fault, log[at + 1][0] - log[at][0])

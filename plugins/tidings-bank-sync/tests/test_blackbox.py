@@ -371,45 +371,37 @@ def subject_of(record: dict[str, Any]) -> str:
 # -- the tests ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        {},
-        {"destructive": True},
-        {"destructive": True, "max_batch": 3, "newest_first": True},
-        {"newest_first": True, "max_batch": 4, "step": 0.1},
-    ],
-    ids=["keeps", "destructive", "destructive-batched-newest-first", "keeps-capped-newest-first"],
-)
-def test_one_connection_every_event_once_in_id_order(server: Any, tmp_path: Path, mode: dict[str, Any]) -> None:
-    emu, url = server(extra_per_channel=3, **mode)
-    emu.add("1234")
-    done = follow(url, tmp_path, "connection_id=1234")
-    assert done.returncode == 0, done.stderr
-    events = lines(done.stdout)
-    qid = next(iter(emu.queues))
-    ids = [e["id"] for e in events]
-    assert ids == expected_until_end(emu, qid, {"1234"})
-    assert len(ids) >= 10 and "9" in ids and "10" in ids  # crosses from one digit to two
-    sent = sent_by_id(emu)
-    for e in events:
-        check_envelope(e, sent)
-        assert e["subject"] == "1234"
-    assert events[-1]["type"] == "SYNC_ALL_SUCCESS" and events[-1]["terminal"] and events[-1]["status"] == "SUCCESS"
-    assert [e for e in events if e["terminal"]] == [events[-1]]
-    # the queue was subscribed before the sync was triggered
-    posts = [(m, p) for m, p, _, _ in emu.requests if m == "POST"]
-    assert posts == [("POST", "/v2.1/queues"), ("POST", "/v2.1/connections/1234/synchronize")]
+MODES = {
+    "keeps": {},
+    "destructive": {"destructive": True},
+    "destructive-batched-newest-first": {"destructive": True, "max_batch": 3, "newest_first": True},
+    "keeps-capped-newest-first": {"newest_first": True, "max_batch": 4, "step": 0.1},
+}
 
 
-@pytest.mark.parametrize("outcome", ["FAILED", "PARTIAL_SUCCESS"])
-def test_outcome_is_the_status_of_sync_all_success(server: Any, tmp_path: Path, outcome: str) -> None:
-    emu, url = server()
-    emu.add("77", outcome)
-    done = follow(url, tmp_path, "connection_id=77")
-    assert done.returncode == 0, done.stderr
-    events = lines(done.stdout)
-    assert events[-1]["type"] == "SYNC_ALL_SUCCESS" and events[-1]["status"] == outcome and events[-1]["terminal"]
+def test_one_connection_every_event_once_in_id_order(server: Any, tmp_path: Path) -> None:
+    emus, runs = [], []
+    for mode, options in MODES.items():
+        emu, url = server(extra_per_channel=3, **options)
+        emu.add("1234")
+        emus.append(emu)
+        runs.append((url, tmp_path / mode, ("connection_id=1234",)))
+    for mode, emu, (code, out, err) in zip(MODES, emus, follow_many(runs), strict=True):
+        assert code == 0, (mode, err)
+        events = lines(out)
+        ids = [e["id"] for e in events]
+        assert ids == expected_until_end(emu, "q1", {"1234"}), mode
+        assert len(ids) >= 10 and "9" in ids and "10" in ids  # crosses from one digit to two
+        sent = sent_by_id(emu)
+        for e in events:
+            check_envelope(e, sent)
+            assert e["subject"] == "1234"
+        last = events[-1]
+        assert last["type"] == "SYNC_ALL_SUCCESS" and last["terminal"] and last["status"] == "SUCCESS"
+        assert [e for e in events if e["terminal"]] == [last]
+        # the queue was subscribed before the sync was triggered
+        posts = [(m, p) for m, p, _, _ in emu.requests if m == "POST"]
+        assert posts == [("POST", "/v2.1/queues"), ("POST", "/v2.1/connections/1234/synchronize")]
 
 
 def test_list_accounts_chains_into_all(server: Any, tmp_path: Path) -> None:
@@ -446,27 +438,63 @@ def test_all_connections_end_each(server: Any, tmp_path: Path, destructive: bool
         check_envelope(e, sent)
 
 
-@pytest.mark.parametrize("shape", ["channel", "connection_id", "link", "hal", "lowercase", "connection"])
-def test_auth_failed_ends_a_single_connection_watch(server: Any, tmp_path: Path, shape: str) -> None:
-    emu, url = server(auth_shape=shape, sync_after_auth_failed=False)
-    emu.add("901", "AUTH_FAILED")
-    done = follow(url, tmp_path, "connection_id=901", timeout=15)
-    assert done.returncode == 0, done.stderr
-    events = lines(done.stdout)
-    last = events[-1]
-    assert last["type"] == "AUTH_FAILED" and last["terminal"] and last["subject"] == "901"
-    assert last["status"] == ("FAILED" if shape == "connection" else "TOKEN_EXPIRED")
+def follow_many(runs: list[tuple[str, Path, tuple[str, ...]]], timeout: float = 20) -> list[tuple[int, str, str]]:
+    """Several ``tidings follow`` at once (each against its own emulator): (exit code, stdout, stderr)."""
+    env = {**os.environ, "TIDINGS_TOKEN": TOKEN}
+    procs = []
+    for url, cwd, params in runs:
+        cwd.mkdir(exist_ok=True)
+        args = [TIDINGS, "follow", "bank-sync", "--base-url", url, "--checkpoint", "cp.sqlite3", "--name", "bb",
+                "--interval", "0.05", "--quiet"]
+        for p in params:
+            args += ["--param", p]
+        procs.append(subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        results.append((proc.returncode, out, err))
+    return results
 
 
-@pytest.mark.parametrize("shape", ["connection_id", "link", "hal", "connection"])
-def test_auth_failed_ends_its_connection_among_many(server: Any, tmp_path: Path, shape: str) -> None:
-    emu, url = server(auth_shape=shape, sync_after_auth_failed=False)
+SHAPES = ["channel", "connection_id", "link", "hal", "lowercase", "connection"]
+
+
+def test_auth_failed_ends_a_single_connection_watch(server: Any, tmp_path: Path) -> None:
+    runs = []
+    for shape in SHAPES:
+        emu, url = server(auth_shape=shape, sync_after_auth_failed=False)
+        emu.add("901", "AUTH_FAILED")
+        runs.append((url, tmp_path / shape, ("connection_id=901",)))
+    for shape, (code, out, err) in zip(SHAPES, follow_many(runs), strict=True):
+        assert code == 0, (shape, err)
+        last = lines(out)[-1]
+        assert last["type"] == "AUTH_FAILED" and last["terminal"] and last["subject"] == "901", shape
+        assert last["status"] == ("FAILED" if shape == "connection" else "TOKEN_EXPIRED")
+
+
+def test_auth_failed_ends_its_connection_among_many(server: Any, tmp_path: Path) -> None:
+    shapes = ["connection_id", "link", "hal", "connection"]
+    runs = []
+    for shape in shapes:
+        emu, url = server(auth_shape=shape, sync_after_auth_failed=False)
+        emu.add("1", "SUCCESS")
+        emu.add("2", "AUTH_FAILED")
+        runs.append((url, tmp_path / shape, ("connection_id=all",)))
+    for shape, (code, out, err) in zip(shapes, follow_many(runs), strict=True):
+        assert code == 0, (shape, err)
+        ends = {e["subject"]: e["type"] for e in lines(out) if e["terminal"]}
+        assert ends == {"1": "SYNC_ALL_SUCCESS", "2": "AUTH_FAILED"}, shape
+
+
+def test_auth_failed_naming_no_connection_among_many_ends_at_sync_all_success(server: Any, tmp_path: Path) -> None:
+    emu, url = server(auth_shape="channel", sync_after_auth_failed=True)
     emu.add("1", "SUCCESS")
     emu.add("2", "AUTH_FAILED")
-    done = follow(url, tmp_path, "connection_id=all", timeout=15)
+    done = follow(url, tmp_path, "connection_id=all")
     assert done.returncode == 0, done.stderr
-    ends = {e["subject"]: e["type"] for e in lines(done.stdout) if e["terminal"]}
-    assert ends == {"1": "SYNC_ALL_SUCCESS", "2": "AUTH_FAILED"}
+    ends = {e["subject"]: e["status"] for e in lines(done.stdout) if e["terminal"] and e["type"] == "SYNC_ALL_SUCCESS"}
+    assert ends == {"1": "SUCCESS", "2": "FAILED"}
 
 
 def test_queue_id_waits_for_named_connections_without_triggering(server: Any, tmp_path: Path) -> None:

@@ -278,15 +278,22 @@ def test_interrupted_then_resumed_loses_nothing(variant: Any) -> None:
 
 
 def test_faults_are_retried_and_nothing_is_lost(variant: Any) -> None:
-    v = variant(newest_first=False, max_size=10)
-    v.server.fill(50, per_second=5)
-    v.server.faults = [500, None, "truncated", None, "reset", 502, None, "429", None, "slow",
-                       503, None, "429-date", None, "error-200", None]
-    rc, events, err = v.follow()
-    assert rc == 0, err
-    assert_exactly(events, v.server.all_raw)
-    assert not v.server.faults
-    clean(err)
+    def scenario(newest_first: bool) -> Callable[[], None]:
+        v = variant(newest_first=newest_first, max_size=10)
+
+        def run() -> None:
+            v.server.fill(50, per_second=5)
+            v.server.faults = [500, None, "truncated", None, "reset", 502, None, "429", None, "slow",
+                               503, None, "429-date", None, "error-200", None]
+            rc, events, err = v.follow()
+            assert rc == 0, err
+            assert_exactly(events, v.server.all_raw, f"newest_first={newest_first}")
+            assert not v.server.faults
+            clean(err)
+
+        return run
+
+    side_by_side(scenario(True), scenario(False))
 
 
 # -- auth and errors -------------------------------------------------------------------------------

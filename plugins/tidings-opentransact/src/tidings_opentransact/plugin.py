@@ -6,7 +6,9 @@ fixed for the whole poll and ``page[number]`` counted by the plugin from 1 to
 minus ``ctx.overlap`` (at least one second, so an exclusive bound loses no tie).
 The order of the list is not documented, so nothing here depends on it:
 de-duplication by activity id (the core's recent ids) removes what a page shift
-or an inclusive bound serves twice.
+or an inclusive bound serves twice. A poll whose last page counts more activities
+(``meta.count``) than its first polls again at once: newest first, what was created
+meanwhile sits on pages already read. Bounds go out in whole seconds, rounded down.
 """
 
 from __future__ import annotations

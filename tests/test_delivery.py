@@ -89,7 +89,8 @@ async def test_unparseable_record_is_dead_lettered_and_the_feed_goes_on(server: 
     assert len(letters) == 1
     assert "missing required field 'subject'" in letters[0].reason and "'broken'" in letters[0].reason
     assert letters[0].raw["id"] == "broken"
-    # a re-read of the same page does not pile up copies
+    # a re-read of the same page does not pile up copies, nor count it again
+    assert watch.stats.dead_letters == 1
     await read(make_watch(server, store=store, name="tiny-feed"))
     assert len(await watch.dead_letters()) == 1
     await store.aclose()
@@ -186,14 +187,23 @@ async def test_tracker_ends_when_every_subject_reached_a_terminal_event(tiny_tra
     assert watch.stats.streams_ended == watch.stats.streams == 1
 
 
-async def test_a_finished_tracker_starts_new_work_on_the_next_run(tiny_tracker: object) -> None:
+async def test_a_finished_tracker_delivers_nothing_more_under_its_name(tiny_tracker: object) -> None:
     srv = TinyServer()
     srv.add("a1", 0, "a", kind="done")
     store = tidings.MemoryStore()
     first = await make_watch(srv, provider="tiny-tracker", params={"subject": "a"}, store=store).collect()
-    second = await make_watch(srv, provider="tiny-tracker", params={"subject": "a"}, store=store).collect()
+    again = await make_watch(srv, provider="tiny-tracker", params={"subject": "a"}, store=store).collect()
+    other = await make_watch(srv, provider="tiny-tracker", params={"subject": "a"}, store=store, name="new").collect()
     assert [e.id for e in first] == ["a1"]
-    assert [e.id for e in second] == ["a1"]  # a new run: its own streams and positions
+    assert again == []  # resumed: that work ended
+    assert [e.id for e in other] == ["a1"]  # a new name is new work, with its own streams and positions
+
+
+def test_the_default_name_tells_params_apart(tiny_tracker: object) -> None:
+    a = make_watch(TinyServer(), provider="tiny-tracker", params={"subject": "a"})
+    b = make_watch(TinyServer(), provider="tiny-tracker", params={"subject": "b"})
+    assert a.name != b.name and a.name.startswith("tiny-tracker-")
+    assert make_watch(TinyServer()).name == "tiny-feed"
 
 
 async def test_transient_faults_are_retried_without_loss(server: TinyServer) -> None:

@@ -95,8 +95,9 @@ async def test_a_served_receiver_hands_signed_webhooks_to_the_running_watch(tidi
                 await anyio.sleep(0.01)
             event = {"id": "n1", "subject": "a", "kind": "note"}
             assert (await _post(client, url, event, msg_id="m1")).status_code == 200
-            # replayed, forged, unsigned, too large: refused, never delivered
-            assert (await _post(client, url, event, msg_id="m1")).status_code == 401
+            # re-delivered (same id): acknowledged, never delivered twice; forged, unsigned, too large: refused
+            again = await _post(client, url, event, msg_id="m1")
+            assert again.status_code == 200 and again.json()["duplicate"] is True
             forged = {"id": "f1", "subject": "a", "kind": "done"}
             bad = signed(json.dumps(forged).encode(), msg_id="m2", secret="whsec_b3RoZXI=")
             assert (await _post(client, url, forged, headers=bad)).status_code == 401
@@ -109,4 +110,4 @@ async def test_a_served_receiver_hands_signed_webhooks_to_the_running_watch(tidi
                 while watch.http is not None:
                     await anyio.sleep(0.01)
     assert got == ["n1", "d1"]
-    assert receiver.accepted == 2 and receiver.rejected == 4
+    assert receiver.accepted == 2 and receiver.rejected == 3 and receiver.duplicates == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,10 +20,11 @@ __all__ = ["converter", "parse_time", "rename_fields", "require", "structure"]
 T = TypeVar("T")
 
 converter = cattrs.Converter(forbid_extra_keys=False)
+_EPOCH = re.compile(r"-?\d+(\.\d+)?")
 
 
 def parse_time(value: Any) -> datetime:
-    """A timezone-aware UTC datetime from ISO-8601 text (``Z`` allowed) or epoch seconds.
+    """A timezone-aware UTC datetime from ISO-8601 text (``Z`` allowed) or epoch seconds (number or text).
 
     :raises ValueError: when the value is neither.
     """
@@ -31,6 +33,8 @@ def parse_time(value: Any) -> datetime:
             dt = datetime.fromisoformat(value)  # Python 3.11 reads "Z" and fractions of any length
         except ValueError:
             text = value.strip()
+            if _EPOCH.fullmatch(text):
+                return datetime.fromtimestamp(float(text), tz=timezone.utc)  # epoch seconds sent as text
             if text.endswith("z"):
                 text = text[:-1] + "Z"
             dt = datetime.fromisoformat(text)
@@ -100,7 +104,7 @@ def require(record: Any, fields: Iterable[str], *, provider: str, id_field: str 
 
     :raises ParseError: naming the first missing field and the record's id.
     """
-    if not isinstance(record, Mapping):
+    if record.__class__ is not dict and not isinstance(record, Mapping):
         raise ParseError(f"expected a JSON object, got {type(record).__name__}", provider=provider)
     for name in fields:
         if name not in record or record[name] is None:

@@ -12,7 +12,9 @@ progress, whose already-committed events the recent ids remove.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
+import json
 import random
 import threading
 import time
@@ -124,6 +126,7 @@ class _StreamRun:
         self.ended = bool(state.get("ended"))
         self.pushed: list[Any] = []
         self.letters: list[DeadLetter] = []  # set aside since the last commit
+        self.set_aside: set[str] = set()  # this run's dead letters, so a re-read does not repeat them
         self.wake: anyio.Event | None = None
 
     def poke(self, record: Any = None) -> None:
@@ -154,6 +157,11 @@ class _StreamRun:
         await self.watch._hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
 
     def dead_letter(self, reason: str, raw: Any) -> None:
+        """Set a record aside (once: an overlap re-read of the same record is not counted again)."""
+        key = json.dumps([reason, raw], sort_keys=True, default=str)
+        if key in self.set_aside:
+            return
+        self.set_aside.add(key)
         self.letters.append(
             DeadLetter(watch=self.watch.name, stream=self.key, reason=reason, raw=raw, at=datetime.now(timezone.utc))
         )
@@ -193,15 +201,20 @@ class _StreamRun:
                 self.watch._waiting.discard(scope)
         return None  # cancelled by stop()
 
-    async def events(self) -> AsyncGenerator[Event, None]:
-        """Deliver this stream's new events; commit once per page and when closed."""
+    async def batches(self) -> AsyncGenerator[list[Event], int]:
+        """Yield each page's new events; the consumer sends back how many it delivered.
+
+        Fewer than all (sent, or thrown in as :class:`_Delivered` when the consumer stops
+        abruptly) means the consumer stopped: the delivered ones are folded into the cursor
+        and committed, and the generator ends. A full page is committed with ``page.advance``.
+        """
         watch = self.watch
         hooks = watch._hooks
         ctx = self.ctx
         parse = hooks.positional("parse_event")
         fold = hooks.positional("checkpoint")
         terminal = hooks.positional("is_terminal") if hooks.implements("is_terminal") else None
-        keep_events = hooks.observes("page_committed")  # else only count: fewer objects kept alive
+        keep_events = hooks.observes("page_committed")
         cursor_type = watch.info.cursor_type
         recent = self.recent
         stats = watch.stats
@@ -212,63 +225,41 @@ class _StreamRun:
             if page is None:
                 break
             stats.pages += 1
+            batch, ends_here = await self._new_events(page, parse, terminal)
+            delivered = len(batch)
+            if batch:
+                try:
+                    delivered = yield batch
+                except _Delivered as stop:
+                    delivered = stop.count
             running = self.cursor
-            delivered: list[Event] = []
-            count = 0
-            complete = False
-            try:
-                for record in page.records:
-                    try:
-                        event = parse(ctx, record)
-                        if event.__class__ is not Event:
-                            event = await _settle(event)
-                    except ParseError as exc:
-                        self.dead_letter(str(exc), record)
-                        continue
-                    if event.id in recent:
-                        stats.duplicates += 1
-                        continue
-                    if terminal is not None and not event.terminal:
-                        verdict = terminal(ctx, event)
-                        if verdict is not None and verdict is not False and (
-                            verdict is True or await _settle(verdict)
-                        ):
-                            event = attrs.evolve(event, terminal=True)
-                    yield event
-                    # the consumer came back: the event was delivered
-                    recent.add(event.id)
-                    running = fold(ctx, running, event)
-                    if running.__class__ is not cursor_type:
-                        running = await _settle(running)
-                    count += 1
-                    if keep_events:
-                        delivered.append(event)
-                    if event.terminal and self.open is not None:
-                        self.open.discard(event.subject)  # type: ignore[arg-type]
-                        if not self.open:
-                            break  # every subject ended: nothing after this event belongs to the watch
-                    if watch._stopping:
-                        break
-                else:
-                    complete = True
-            finally:
-                stats.delivered += count
-                if complete:
-                    self.cursor = page.advance(running) if page.advance is not None else running
-                    if self.open is not None and page.ended:
-                        self.open -= page.ended
-                else:
-                    self.cursor = running
-                if self.open is not None and not self.open:
-                    self.ended = True
-                    stats.streams_ended += 1
-                if count or self.letters or page.advance is not None or page.ended or self.ended:
-                    await self._commit(delivered)
-                if self.ended:
-                    with anyio.CancelScope(shield=True):
-                        await hooks.observe("stream_ended", ctx=ctx)
+            for event in batch[:delivered]:
+                recent.add(event.id)
+                running = fold(ctx, running, event)
+                if running.__class__ is not cursor_type:
+                    running = await _settle(running)
+                if event.terminal and self.open is not None:
+                    self.open.discard(event.subject)  # type: ignore[arg-type]
+            stats.delivered += delivered
+            complete = delivered == len(batch) and not ends_here
+            if complete:
+                self.cursor = page.advance(running) if page.advance is not None else running
+                if self.open is not None and page.ended:
+                    self.open -= page.ended
+            else:
+                self.cursor = running
+            if self.open is not None and not self.open:
+                self.ended = True
+                stats.streams_ended += 1
+            if delivered or self.letters or page.advance is not None or page.ended or self.ended:
+                await self._commit(batch[:delivered] if keep_events else ())
+            if self.ended:
+                with anyio.CancelScope(shield=True):
+                    await hooks.observe("stream_ended", ctx=ctx)
+            if delivered < len(batch):
+                return  # the consumer stopped
             # a poll is a run of pages ending with one that has no `more`
-            poll_found_new = poll_found_new or count > 0
+            poll_found_new = poll_found_new or delivered > 0
             if page.more:
                 delay = 0.0
                 continue
@@ -277,6 +268,75 @@ class _StreamRun:
             backoff = watch.interval if poll_found_new else min(max(backoff * 2, watch.interval), watch.max_interval)
             delay = backoff
             poll_found_new = False
+
+    async def _new_events(
+        self, page: Page, parse: Callable[..., Any], terminal: Callable[..., Any] | None
+    ) -> tuple[list[Event], bool]:
+        """Parse a page: new events only (dead-letter the unparseable), cut after the one that ends the stream.
+
+        :return: the events, and whether the stream ends with the last of them.
+        """
+        ctx = self.ctx
+        recent = self.recent
+        batch: list[Event] = []
+        in_page: set[str] = set()
+        still_open = None if self.open is None else set(self.open)
+        for record in page.records:
+            try:
+                event = parse(ctx, record)
+                if event.__class__ is not Event:
+                    event = await _settle(event)
+            except ParseError as exc:
+                self.dead_letter(str(exc), record)
+                continue
+            event_id = event.id
+            if event_id in recent or event_id in in_page:
+                self.watch.stats.duplicates += 1
+                continue
+            in_page.add(event_id)
+            if terminal is not None and not event.terminal:
+                verdict = terminal(ctx, event)
+                if verdict is not None and verdict is not False and (verdict is True or await _settle(verdict)):
+                    event = attrs.evolve(event, terminal=True)
+            batch.append(event)
+            if event.terminal and still_open is not None:
+                still_open.discard(event.subject)  # type: ignore[arg-type]
+                if not still_open:
+                    return batch, True  # every subject ended: nothing after this event belongs to the watch
+        return batch, False
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        """This stream's new events one by one; an event is delivered when the next is asked for."""
+        watch = self.watch
+        async with contextlib.aclosing(self.batches()) as batches:
+            try:
+                batch = await batches.__anext__()
+            except StopAsyncIteration:
+                return
+            while True:
+                delivered = 0
+                try:
+                    for event in batch:
+                        yield event
+                        delivered += 1
+                        if watch._stopping:
+                            break
+                except BaseException:  # the consumer left (break, error, cancellation): `delivered` got through
+                    with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
+                        await batches.athrow(_Delivered(delivered))
+                    raise
+                try:
+                    batch = await batches.asend(delivered)
+                except StopAsyncIteration:
+                    return
+
+
+class _Delivered(Exception):  # a message to the batch generator, not an error
+    """Thrown into :meth:`_StreamRun.batches`: the consumer stopped after ``count`` events."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
 
 
 async def _settle(value: Any) -> Any:
@@ -293,7 +353,10 @@ class Watch:
     """Follow one provider: an async iterator of events, or a run with a handler.
 
     :param provider: the provider name (``tidings providers`` lists them).
-    :param name: the watch name its cursors are stored under (default: the provider name).
+    :param name: the watch name its cursors are stored under (default: the provider name, plus a
+        short digest of the params when there are any, so other params make another watch). A
+        tracker whose streams all ended delivers nothing more under the same name: use a new name
+        for new work.
     :param base_url: the provider's base URL (default: the plugin's production URL).
     :param token: a bearer token (or whatever the provider's ``make_auth`` makes of it).
     :param auth: an ``httpx.Auth`` to use instead of ``token``.
@@ -342,14 +405,14 @@ class Watch:
         self.entry = entry
         self.provider = entry.info.name
         self.info = entry.info
-        self.name = name or self.provider
+        self.params: dict[str, Any] = dict(params or {})
+        self.name = name or default_name(self.provider, self.params)
         base = base_url or entry.info.default_base_url
         if not base:
             raise ConfigurationError("no base URL: pass --base-url", provider=self.provider)
         self.base_url = base.rstrip("/")
         self._token = token
         self._auth = auth
-        self.params: dict[str, Any] = dict(params or {})
         self.store: CheckpointStore = store if store is not None else MemoryStore()
         self.after = user_time(after) if isinstance(after, str) else after
         self.page_size = page_size
@@ -532,9 +595,6 @@ class Watch:
                 Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
                 for s in saved["streams"]
             ]
-            states = [await self.store.load(self.name, self._store_key(s.key)) for s in streams]
-            if self.info.kind == "tracker" and all(st is not None and st.get("ended") for st in states):
-                streams = None  # that work finished: start anew
         if streams is None:
             self._run_id = int(saved["run"]) + 1 if saved is not None else 1
             started: Any = None
@@ -643,21 +703,39 @@ class Watch:
         return self.stats
 
     async def _drive(self, run: _StreamRun, handler: Handler) -> None:
-        async with contextlib.aclosing(run.events()) as events:
-            async for event in events:
+        """Deliver a stream's batches to ``handler``, telling the stream how many got through."""
+        async with contextlib.aclosing(run.batches()) as batches:
+            try:
+                batch = await batches.__anext__()
+            except StopAsyncIteration:
+                return
+            while True:
+                delivered = 0
                 try:
-                    result = handler(event)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception as exc:
-                    if self.on_handler_error == "dead-letter":
-                        run.dead_letter(f"handler raised {type(exc).__name__}: {exc}", event.raw)
-                        continue
-                    raise HandlerError(
-                        f"the handler raised {type(exc).__name__} on event {event.id!r}; "
-                        "the position before it is saved: fix the handler and run again",
-                        provider=self.provider,
-                    ) from exc
+                    for event in batch:
+                        try:
+                            result = handler(event)
+                            if result is not None and inspect.isawaitable(result):
+                                await result
+                        except Exception as exc:
+                            if self.on_handler_error != "dead-letter":
+                                raise HandlerError(
+                                    f"the handler raised {type(exc).__name__} on event {event.id!r}; "
+                                    "the position before it is saved: fix the handler and run again",
+                                    provider=self.provider,
+                                ) from exc
+                            run.dead_letter(f"handler raised {type(exc).__name__}: {exc}", event.raw)
+                        delivered += 1
+                        if self._stopping:
+                            break
+                except BaseException:
+                    with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
+                        await batches.athrow(_Delivered(delivered))
+                    raise
+                try:
+                    batch = await batches.asend(delivered)
+                except StopAsyncIteration:
+                    return
 
     async def collect(self, limit: int | None = None) -> list[Event]:
         """The events of a run (a tracker to its end, a feed until idle or ``limit`` events)."""
@@ -678,6 +756,14 @@ class Watch:
         finally:
             self.until_idle = until_idle
         return out
+
+
+def default_name(provider: str, params: Mapping[str, Any]) -> str:
+    """``provider``, or ``provider-<digest of the params>`` when there are params."""
+    if not params:
+        return provider
+    text = json.dumps(params, sort_keys=True, default=str)
+    return f"{provider}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 def _first_error(group: BaseExceptionGroup) -> BaseException:

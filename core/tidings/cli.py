@@ -221,7 +221,9 @@ if click is not None:
     @click.option("--after", help="Where a new watch starts: ISO-8601 time or epoch seconds.")
     @click.option("--until-idle", is_flag=True, help="End a feed once a poll finds nothing new.")
     @click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
-                  help="Seconds between polls while events keep coming (idle polls back off to 30 s).")
+                  help="Seconds between polls while events keep coming (idle polls back off to --max-interval).")
+    @click.option("--max-interval", type=click.FloatRange(min=0),
+                  help="The longest wait between idle polls (default: 30 s for a feed, 5 s for a tracker).")
     @click.option("--page-size", type=click.IntRange(min=1), help="Ask the provider for pages of this size.")
     @click.option("--sandbox", is_flag=True, help="Start the plugin's emulator on loopback and follow it.")
     @click.option("--backend", type=click.Choice(["asyncio", "trio"]), default="asyncio", show_default=True,
@@ -238,6 +240,7 @@ if click is not None:
         after: str | None,
         until_idle: bool,
         interval: float,
+        max_interval: float | None,
         page_size: int | None,
         sandbox: bool,
         backend: str,
@@ -266,9 +269,10 @@ if click is not None:
                                    page_size=page_size or scenario.page_size, after=after or scenario.after)
                 else:
                     options.update(base_url=base_url, token=token, page_size=page_size, after=after)
+                longest = max_interval if max_interval is not None else (5.0 if entry.info.kind == "tracker" else 30.0)
                 watch = tidings.Watch(
                     provider, name=name, params=params, store=store, until_idle=until_idle,
-                    interval=interval, max_interval=max(30.0, interval), **options,
+                    interval=interval, max_interval=max(longest, interval), **options,
                 )
                 status = _Status(watch, enabled=not quiet)
                 if not quiet:

@@ -1,6 +1,8 @@
 """Receive webhooks for a running watch: verify, de-duplicate, hand over, answer 200 at once.
 
-Signatures follow the Standard Webhooks scheme: headers ``webhook-id``,
+A message id already handled is acknowledged (200) and never delivered again, so a
+sender's re-delivery stops; an old timestamp (outside ``tolerance``) or a bad signature
+is refused with 401. Signatures follow the Standard Webhooks scheme: headers ``webhook-id``,
 ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of
 "id.timestamp.body">``, several space-separated signatures allowed). A secret
 given as ``whsec_<base64>`` is base64-decoded; any other text is used as UTF-8.
@@ -96,6 +98,7 @@ class WebhookReceiver:
         self._remember = remember
         self.accepted = 0
         self.rejected = 0
+        self.duplicates = 0
 
     def __repr__(self) -> str:
         return f"WebhookReceiver(watch={self.watch.name!r}, signed={self._secret is not None})"
@@ -140,11 +143,14 @@ class WebhookReceiver:
                     raise WebhookRejected("the provider's verify_webhook refused it")
                 else:
                     msg_id = {k.lower(): v for k, v in headers.items()}.get("webhook-id")
-                if msg_id is not None and msg_id in self._seen:
-                    raise WebhookRejected("webhook id already received (replay)")
             except WebhookRejected as exc:
                 self.rejected += 1
                 return 401, {"error": exc.message}
+            if msg_id is not None and msg_id in self._seen:
+                # a sender re-delivering (or someone replaying) a message already handled: acknowledge
+                # it so a real sender stops retrying, and never hand it to the watch twice
+                self.duplicates += 1
+                return 200, {"ok": True, "duplicate": True}
         if not watch._hooks.implements("parse_webhook"):
             return 404, {"error": f"the {watch.provider} provider takes no webhooks"}
         try:

@@ -78,12 +78,12 @@ async def test_more_events_at_one_time_than_limit_neither_loop_nor_skip(
     first = make_watch(emulator, page_size=3)
     once(await read_all(first), expected)
     requests = len(emulator.requests)
-    assert requests <= 4 + 4 + 1  # one poll (4 pages), one re-read poll (4 pages, all known): idle
+    assert requests <= 5 + 5  # one poll (4 pages and the empty one), one re-read poll (all known): idle
     # a later poll of the same position re-reads the tie (it is within the overlap) and delivers nothing
     again = make_watch(emulator, page_size=3, store=first.store)
     assert await read_all(again) == []
     later = [q for q in activity_queries(emulator)[requests:]]
-    assert [q["offset"] for q in later] == ["0", "3", "6", "9"]
+    assert [q["offset"] for q in later] == ["0", "3", "6", "9", "11"]
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
@@ -218,10 +218,25 @@ async def test_overlap_param_overrides_the_watchs(
 ) -> None:
     emulator.add_event(T0 - timedelta(seconds=1))
     store = tidings.MemoryStore()
-    await read_all(make_watch(emulator, store=store))
+    await read_all(make_watch(emulator, store=store, name="w"))
     emulator.clock.advance(60)
     late = emulator.add_event(T0 - timedelta(seconds=40), visible_from=emulator.clock.now())
-    got = await read_all(make_watch(emulator, store=store, params={"overlap": "45"}))
+    got = await read_all(make_watch(emulator, store=store, name="w", params={"overlap": "45"}))
     assert [e.id for e in got] == [late["event_identification"]]
     with pytest.raises(tidings.ConfigurationError, match="overlap"):
         await read_all(make_watch(emulator, store=store, params={"overlap": "soon"}))
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_a_poll_stopped_half_way_through_its_first_page_resumes_without_a_gap(
+    emulator: FinancingActivityEmulator, make_watch: Callable[..., tidings.Watch], read_all: Any, order: str
+) -> None:
+    # descending: the first events of a poll are its newest; had they moved ``after`` at once,
+    # the older rest of the poll would never be asked for again
+    emulator.order = order  # type: ignore[assignment]
+    expected = {emulator.add_event(T0 - timedelta(seconds=60 - 5 * i))["event_identification"] for i in range(10)}
+    store = tidings.MemoryStore()
+    first = await make_watch(emulator, store=store, name="w", page_size=4, overlap=0.0).collect(limit=2)
+    assert len(first) == 2
+    rest = await read_all(make_watch(emulator, store=store, name="w", page_size=4, params={"overlap": "0"}))
+    once([*first, *rest], expected)

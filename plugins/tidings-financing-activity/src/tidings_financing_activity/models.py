@@ -95,8 +95,10 @@ class ActivityPage:
 class ActivityCursor:
     """Where the feed is.
 
-    :ivar newest: the newest ``event_date_time`` delivered; the next poll asks for
-        ``after = newest - overlap`` (never earlier than ``start``).
+    :ivar newest: the newest ``event_date_time`` delivered by the polls that ended; the
+        next poll asks for ``after = newest - overlap`` (never earlier than ``start``).
+    :ivar poll_newest: the newest ``event_date_time`` delivered by the poll in progress;
+        it becomes ``newest`` when that poll ends.
     :ivar start: the user's ``--after`` (events before it are never asked for).
     :ivar poll_after: the fixed ``after`` of the poll in progress (None: no ``after``).
     :ivar offset: the next offset within the poll in progress; 0 starts a new poll.
@@ -106,3 +108,4 @@ class ActivityCursor:
     start: datetime | None = None
     poll_after: datetime | None = None
     offset: int = 0
+    poll_newest: datetime | None = None

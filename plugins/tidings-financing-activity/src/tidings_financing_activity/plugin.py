@@ -1,11 +1,14 @@
 """The ``financing-activity`` provider: hook implementations.
 
 One poll reads ``GET /activity?after=A&limit=L&offset=O`` with a fixed ``A``,
-raising ``O`` by the records received, until a page is shorter than ``L``. The
-next poll starts from ``A = newest delivered - overlap`` (floored at the user's
-``--after``), so late events and events sharing a timestamp are read again and
-the core's recent ids remove what was delivered already. Links in the body are
-never followed: they may name another host (the seed's do).
+raising ``O`` by the records received, until a page is empty (a server may cap
+``limit`` silently, so a short page proves nothing). The next poll starts from
+``A = newest delivered - overlap`` (floored at the user's ``--after``), so late
+events and events sharing a timestamp are read again and the core's recent ids
+remove what was delivered already. The newest time of a poll counts only once
+the poll has ended, so a poll stopped half-way (in either list order) is
+repeated from the same ``A``. Links in the body are never followed: they may
+name another host (the seed's do).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ NAME = "financing-activity"
 DEFAULT_LIMIT = 100
 DEFAULT_TERMINAL_STATUSES = frozenset({"FNCD", "DFIN", "CANC"})
 MIN_OVERLAP = timedelta(milliseconds=1)
+DEFAULT_OVERLAP = 30.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ENRICH_CHOICES = ("status", "financing-validation-requests")
 
@@ -44,10 +48,11 @@ PARAMS = (
     Param("client_secret", "OAuth2 client secret (with client_id)"),
     Param("audience", "OAuth2 audience sent to the token endpoint"),
     Param("token_url", "OAuth2 token endpoint (default: api.X -> https://auth.X/oauth/token)"),
-    Param("overlap", "seconds re-read before the newest delivered time, for late events (default: the watch's, 5)"),
+    Param("overlap", f"seconds re-read before the newest delivered time, for late events "
+          f"(default: the watch's overlap, at least {DEFAULT_OVERLAP:g})"),
     Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)"),
-    Param("page_end", "'short' (default): a poll ends at a page shorter than limit; "
-          "'empty': only at an empty page (for servers that cap limit silently)"),
+    Param("page_end", "'empty' (default): a poll ends at an empty page (safe when a server caps limit "
+          "silently); 'short': already at a page shorter than limit (one request less, only if limit is honoured)"),
     Param("enrich", "fetch the record behind each event: 'status' (GET /status per request id) "
           "or 'financing-validation-requests'; off by default"),
     Param("terminal_status", "financing statuses marked terminal (default FNCD,DFIN,CANC); "
@@ -95,7 +100,7 @@ def _limit(ctx: WatchContext) -> int:
 
 def _overlap(ctx: WatchContext) -> timedelta:
     text = ctx.param("overlap")
-    seconds = ctx.overlap
+    seconds = max(ctx.overlap, DEFAULT_OVERLAP)
     if text is not None:
         try:
             seconds = float(text)
@@ -175,15 +180,22 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
         raise TransientError(
             f"GET /activity answered 200 without an 'events' list ({type(body).__name__}): retrying", provider=NAME
         )
-    empty_ends = ctx.param("page_end", "short") == "empty"
-    ended = not records if empty_ends else len(records) < limit
+    page_end = ctx.param("page_end", "empty")
+    if page_end not in ("empty", "short"):
+        raise tidings.ConfigurationError(f"--param page_end must be 'empty' or 'short', not {page_end!r}",
+                                         provider=NAME)
+    ended = not records if page_end == "empty" else len(records) < limit
     next_offset = 0 if ended else cursor.offset + len(records)
     enrich = ctx.param("enrich")
     if enrich:
         records = [await _enrich(ctx, str(enrich), r) for r in records]
 
     def advance(c: ActivityCursor) -> ActivityCursor:
-        return attrs.evolve(c, poll_after=after, offset=next_offset)
+        if not ended:
+            return attrs.evolve(c, poll_after=after, offset=next_offset)
+        # the poll is over: only now does its newest time move the next poll's ``after``
+        newest = c.newest if c.poll_newest is None or (c.newest and c.newest >= c.poll_newest) else c.poll_newest
+        return attrs.evolve(c, newest=newest, poll_newest=None, poll_after=after, offset=0)
 
     return Page(records=records, more=not ended, advance=advance)
 
@@ -220,8 +232,10 @@ def parse_event(record: Any) -> Event:
 
 @hookimpl
 def checkpoint(cursor: ActivityCursor, event: Event) -> ActivityCursor:
-    if cursor.newest is None or event.occurred_at > cursor.newest:
-        return attrs.evolve(cursor, newest=event.occurred_at)
+    # Held aside until the poll ends: in descending order the first events are the newest, and a
+    # poll stopped half-way must restart from the same ``after`` or the older rest would be skipped.
+    if cursor.poll_newest is None or event.occurred_at > cursor.poll_newest:
+        return attrs.evolve(cursor, poll_newest=event.occurred_at)
     return cursor
 
 

@@ -1,6 +1,6 @@
 """Black-box tests: the real ``tidings follow aml-session`` command against an independent server.
 
-The server (``blackbox_server.py``) is written from PROVIDERS.md and the seed
+The server (``aml_blackbox_server.py``) is written from PROVIDERS.md and the seed
 only; these tests look at nothing but the command's stdout, stderr, exit code,
 files it writes and what the server saw.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blackbox_server import BlackboxAml
+from aml_blackbox_server import BlackboxAml
 
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
 TYPES = {"JsonDataReady", "ReportReady", "AllDone", "Failed"}

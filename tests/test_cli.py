@@ -79,14 +79,24 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path) -> None:
     assert bad_time.exit_code == 2 and "cannot read the time" in bad_time.stderr
 
 
-@pytest.mark.parametrize("provider", ["bank-sync", "aml-session", "request-status"])
-def test_follow_sandbox_runs_a_tracker_to_its_end(provider: str, tmp_path: Path) -> None:
-    proc = subprocess.run([TIDINGS, "follow", provider, "--sandbox", "--interval", "0.1"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=90)
+@pytest.mark.parametrize(
+    ("provider", "kind"),
+    [("bank-sync", "tracker"), ("aml-session", "tracker"), ("request-status", "tracker"),
+     ("financing-activity", "feed"), ("opentransact", "feed")],
+)
+def test_follow_sandbox_streams_json_lines_for_every_provider(provider: str, kind: str, tmp_path: Path) -> None:
+    args = [TIDINGS, "follow", provider, "--sandbox", "--interval", "0.1"] + (["--until-idle"] if kind == "feed" else [])
+    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert events and events[-1]["terminal"] and all(e["provider"] == provider for e in events)
+    assert events and all(e["provider"] == provider for e in events)
+    assert len({e["id"] for e in events}) == len(events)
+    if kind == "tracker":
+        assert events[-1]["terminal"]
     assert (tmp_path / "tidings-checkpoints.sqlite3").exists()
+    again = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == ""  # resumed from the checkpoint: nothing delivered twice
 
 
 def test_sigterm_stops_a_feed_cleanly_with_its_position_saved(tmp_path: Path) -> None:

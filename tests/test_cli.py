@@ -85,7 +85,8 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path: Path) -> None:
      ("financing-activity", "feed"), ("opentransact", "feed")],
 )
 def test_follow_sandbox_streams_json_lines_for_every_provider(provider: str, kind: str, tmp_path: Path) -> None:
-    args = [TIDINGS, "follow", provider, "--sandbox", "--interval", "0.1", *(["--until-idle"] if kind == "feed" else [])]
+    until_idle = ["--until-idle"] if kind == "feed" else []
+    args = [TIDINGS, "follow", provider, "--sandbox", "--interval", "0.1", *until_idle]
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -138,3 +138,18 @@ def test_demo_runs_every_provider_to_its_end_in_under_a_minute(tmp_path: Path) -
     for name in ("financing-activity", "opentransact", "aml-session", "request-status", "bank-sync"):
         assert name in proc.stderr
     assert elapsed < 60
+
+
+def test_environment_switches_limit_block_and_trace_plugins(tmp_path: Path) -> None:
+    def names(**env: str) -> tuple[list[str], str]:
+        proc = subprocess.run([TIDINGS, "providers", "--json"], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **env})
+        assert proc.returncode == 0, proc.stderr
+        return sorted(r["name"] for r in json.loads(proc.stdout)), proc.stderr
+
+    assert names(TIDINGS_LOAD_PLUGINS="bank-sync,opentransact")[0] == ["bank-sync", "opentransact"]
+    assert "bank-sync" not in names(TIDINGS_BLOCK_PLUGINS="bank-sync")[0]
+    assert names(TIDINGS_LOAD_PLUGINS="")[0] == []
+    traced = subprocess.run([TIDINGS, "follow", "bank-sync", "--sandbox", "--quiet"], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path, env={**os.environ, "TIDINGS_TRACE_PLUGINS": "1"})
+    assert traced.returncode == 0 and "fetch_page" in traced.stderr and "parse_event" in traced.stderr

@@ -46,6 +46,7 @@ PROVIDER_HOOKS = (
 OBSERVER_HOOKS = ("watch_started", "page_committed", "record_dead_lettered", "stream_ended", "watch_finished")
 
 _pm: pluggy.PluginManager | None = None
+_TRACING = bool(os.environ.get("TIDINGS_TRACE_PLUGINS"))
 _distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
 
 
@@ -199,7 +200,8 @@ class ProviderHooks:
         for hook in PROVIDER_HOOKS:
             caller = pm.subset_hook_caller(hook, remove_plugins=others)
             impls = caller.get_hookimpls()
-            if len(impls) == 1 and impls[0].plugin is entry.plugin and not (impls[0].wrapper or impls[0].hookwrapper):
+            direct = len(impls) == 1 and impls[0].plugin is entry.plugin and not (impls[0].wrapper or impls[0].hookwrapper)
+            if direct and not _TRACING:  # traced calls must go through pluggy to be seen
                 self._callers[hook] = _direct(impls[0])
                 self._positional[hook] = _positional(hook, impls[0], caller)
             elif impls:

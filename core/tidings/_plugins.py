@@ -200,7 +200,8 @@ class ProviderHooks:
         for hook in PROVIDER_HOOKS:
             caller = pm.subset_hook_caller(hook, remove_plugins=others)
             impls = caller.get_hookimpls()
-            direct = len(impls) == 1 and impls[0].plugin is entry.plugin and not (impls[0].wrapper or impls[0].hookwrapper)
+            only = impls[0] if len(impls) == 1 else None
+            direct = only is not None and only.plugin is entry.plugin and not (only.wrapper or only.hookwrapper)
             if direct and not _TRACING:  # traced calls must go through pluggy to be seen
                 self._callers[hook] = _direct(impls[0])
                 self._positional[hook] = _positional(hook, impls[0], caller)

@@ -306,7 +306,11 @@ class _StreamRun:
         return batch, False
 
     async def events(self) -> AsyncGenerator[Event, None]:
-        """This stream's new events one by one; an event is delivered when the next is asked for."""
+        """This stream's new events one by one; an event is delivered when the next is asked for.
+
+        One of the two consumers of :meth:`batches` (the other is ``Watch._drive``, which calls a
+        handler without an async generator round trip per event, the hot path of ``Watch.run``).
+        """
         watch = self.watch
         async with contextlib.aclosing(self.batches()) as batches:
             try:

@@ -131,6 +131,8 @@ class Server:
         fault = self.token_faults.popleft() if self.token_faults else None
         if fault == "503":
             return Response("busy", status_code=503, headers={"Retry-After": "0"})
+        if fault == "truncate":
+            return Response('{"access_token": "abc', media_type="application/json")
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -175,7 +177,7 @@ class Server:
         if fault in ("500", "502"):
             return Response("<html>oops</html>", status_code=int(fault), media_type="text/html")
         if fault == "503":
-            return Response("", status_code=503, headers={"Retry-After": "1"})
+            return Response("", status_code=503, headers={"Retry-After": "0"})
         if fault == "429":
             return JSONResponse({"error": "too many"}, status_code=429, headers={"Retry-After": "1"})
         if fault == "429date":

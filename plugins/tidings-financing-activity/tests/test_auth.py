@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import tidings
 from tidings_financing_activity import FinancingActivityEmulator, FinancingOAuth, default_token_url
@@ -121,3 +122,14 @@ async def test_oauth_over_loopback(emulator: FinancingActivityEmulator, read_all
         )
         assert [e.id for e in await read_all(watch)] == [event]
     assert emulator.tokens_issued == 1
+
+
+def test_token_endpoint_quirks_are_transient_or_handled() -> None:
+
+    auth = FinancingOAuth("https://auth.example/oauth/token", "c", "s")
+    request = httpx.Request("POST", auth.token_url)
+    with pytest.raises(tidings.TransientError, match="not JSON"):
+        auth._accept(httpx.Response(200, content=b'{"access_token": "ab', request=request))
+    # a short-lived token (10 s, below the 60 s leeway) is kept half its life, not refetched for every request
+    auth._accept(httpx.Response(200, json={"access_token": "t", "expires_in": 10}, request=request))
+    assert auth._fresh()

@@ -8,6 +8,8 @@ configured the URL is derived from the first API request this auth signs.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
@@ -41,8 +43,10 @@ def default_token_url(api_url: httpx.URL | str) -> str:
 class FinancingOAuth(OAuth2ClientCredentials):
     """Client credentials (JSON body with ``audience``); refreshed before expiry and once on a 401.
 
-    A 429 or 5xx from the token endpoint is a :class:`tidings.TransientError` (the
-    engine retries), not a refusal of the credentials.
+    A 429 or 5xx from the token endpoint, or a 200 whose body is not JSON (cut off
+    on the way), is a :class:`tidings.TransientError` (the engine retries), not a
+    refusal of the credentials. A token is refreshed ``leeway`` (60) seconds before
+    it expires, or half-way through its life when that is shorter.
 
     :param token_url: the token endpoint; None derives it from the API's host.
     """
@@ -52,6 +56,7 @@ class FinancingOAuth(OAuth2ClientCredentials):
     def __init__(self, token_url: str | None, client_id: str, client_secret: str, **kwargs: object) -> None:
         super().__init__(token_url or "", client_id, client_secret, **kwargs)  # type: ignore[arg-type]
         self._derive = token_url is None
+        self._refresh_at = 0.0
 
     def __repr__(self) -> str:
         return f"FinancingOAuth(token_url={self.token_url!r}, client_id={self.client_id!r}, secret=***)"
@@ -67,7 +72,26 @@ class FinancingOAuth(OAuth2ClientCredentials):
                 url=self.token_url,
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
+        if response.status_code == 200:
+            try:
+                json.loads(response.content)
+            except ValueError:
+                raise TransientError(
+                    f"the token endpoint answered a body that is not JSON ({len(response.content)} bytes; "
+                    "truncated?): retrying",
+                    url=self.token_url,
+                ) from None
+        issued = time.monotonic()
         super()._accept(response)
+        # a short-lived token (expires_in below twice the leeway) is refreshed half-way, not on every request
+        lifetime = self._expires_at - issued
+        if 0 < lifetime < 2 * self.leeway:
+            self._refresh_at = issued + lifetime / 2
+        else:
+            self._refresh_at = self._expires_at - self.leeway
+
+    def _fresh(self) -> bool:
+        return self._token is not None and time.monotonic() < self._refresh_at
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self._bind(request)

@@ -86,6 +86,7 @@ class Server:
         clients: dict[str, str] | None = None,
         audience: str | None = None,
         slow: float = 0.0,
+        past_end: int | None = None,
     ) -> None:
         self.inclusive = inclusive
         self.order = order
@@ -96,6 +97,7 @@ class Server:
         self.clients = clients or {}
         self.audience = audience
         self.slow = slow
+        self.past_end = past_end  # a status for an offset beyond the last event (None: an empty page)
         self.events: list[dict[str, Any]] = []
         self.hidden: list[tuple[int, dict[str, Any]]] = []  # (visible from activity request n, event)
         self.faults: deque[str] = deque()  # applied to the next /activity requests, one each
@@ -205,6 +207,8 @@ class Server:
         if before is not None:
             keyed = [k for k in keyed if k[0] < before]
         keyed.sort(key=lambda k: (k[0], k[1]), reverse=self.order == "desc")
+        if self.past_end is not None and offset > 0 and offset >= len(keyed):
+            return JSONResponse({"error": "offset out of range"}, status_code=self.past_end)
         page = [k[2] for k in keyed[offset:offset + limit]]
         body = {"links": self._links(request, limit, offset, len(keyed)), "events": page,
                 "total_count": len(keyed), "unknown_top_level": {"x": 1}}

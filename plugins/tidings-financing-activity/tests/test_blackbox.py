@@ -106,7 +106,8 @@ VARIANTS = {
     "exclusive-desc-page5": ({"inclusive": False, "order": "desc"}, ["--page-size", "5"], [3, 7, 4, 5, 6, 3, 7, 1]),
     "cap20-silently-big-tie": ({"cap": 20}, [], [5, 45, 3, 30, 2]),
     "cap3-page5-exclusive": ({"cap": 3, "inclusive": False}, ["--page-size", "5"], [4, 7, 3, 6, 5]),
-    "desc-cap20-limit-param": ({"cap": 20, "order": "desc"}, ["--param", "limit=50"], [7, 30, 3, 25]),
+    "desc-cap20-limit-param-404-past-end": ({"cap": 20, "order": "desc", "past_end": 404}, ["--param", "limit=50"],
+                                            [7, 30, 3, 25]),
 }
 
 

@@ -42,6 +42,7 @@ MIN_OVERLAP = timedelta(milliseconds=1)
 DEFAULT_OVERLAP = 30.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ENRICH_CHOICES = ("status", "financing-validation-requests")
+_PAST_THE_END = frozenset({400, 404, 416})  # how some servers answer an offset beyond the last event
 
 PARAMS = (
     Param("client_id", "OAuth2 client id (client credentials); without it --token is a static bearer token"),
@@ -172,7 +173,13 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
     query: dict[str, Any] = {"after": format_after(EPOCH if after is None else after)}
     query["limit"] = limit
     query["offset"] = cursor.offset
-    body = await ctx.http.get_json("activity", params=query)
+    response = await ctx.http.request("GET", "activity", params=query, check_status=False)
+    if cursor.offset and response.status_code in _PAST_THE_END:
+        # the same after/limit answered at a smaller offset: this refusal says "no more"
+        body: Any = {"events": []}
+    else:
+        ctx.http.raise_for_status(response)
+        body = ctx.http.json(response)
     records = body.get("events") if isinstance(body, dict) else None
     if records is None:
         records = []

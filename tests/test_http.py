@@ -127,11 +127,20 @@ async def test_oauth_fetches_once_then_refreshes_once_on_a_401() -> None:
 
 
 async def test_oauth_refreshes_before_expiry() -> None:
-    server = TokenServer(expires_in=30)
-    http = oauth_http(server, leeway=60)  # always inside the leeway: fetch before every use
+    server = TokenServer(expires_in=0)
+    http = oauth_http(server, leeway=60)  # expired at once: fetch before every use
     await http.get_json("x")
     await http.get_json("x")
     assert server.issued == ["t0", "t1"]
+    await http.aclose()
+
+
+async def test_a_short_lived_token_is_used_for_half_its_life() -> None:
+    server = TokenServer(expires_in=30)
+    http = oauth_http(server, leeway=60)  # leeway longer than the life: capped at 15 s
+    await http.get_json("x")
+    await http.get_json("x")
+    assert server.issued == ["t0"]
     await http.aclose()
 
 

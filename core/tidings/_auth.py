@@ -77,7 +77,7 @@ class OAuth2ClientCredentials(httpx.Auth):
     :param audience: sent when given (some providers require it).
     :param scope: sent when given.
     :param form: send the token request as a form (RFC 6749) instead of JSON.
-    :param leeway: refresh this many seconds before the token expires.
+    :param leeway: refresh this many seconds before the token expires (at most half its lifetime).
     """
 
     def __init__(
@@ -100,6 +100,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         self.leeway = leeway
         self._token: str | None = None
         self._expires_at = 0.0
+        self._leeway = leeway
         self._locks: dict[int, anyio.Lock] = {}
         self.tokens_fetched = 0
 
@@ -136,18 +137,23 @@ class OAuth2ClientCredentials(httpx.Auth):
             )
         try:
             data = response.json()
-            token = data["access_token"]
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
+            raise TransientError(
+                "the token endpoint's answer is not JSON (truncated?): retrying", url=self.token_url
+            ) from None
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not token:
             raise AuthenticationError(
                 "the token endpoint answered without an access_token", url=self.token_url, response=response
-            ) from None
+            )
         self._token = str(token)
         expires_in = float(data.get("expires_in") or 3600)
         self._expires_at = time.monotonic() + expires_in
+        self._leeway = min(self.leeway, expires_in / 2)  # a short-lived token is still used for half its life
         self.tokens_fetched += 1
 
     def _fresh(self) -> bool:
-        return self._token is not None and time.monotonic() < self._expires_at - self.leeway
+        return self._token is not None and time.monotonic() < self._expires_at - self._leeway
 
     def _lock(self) -> anyio.Lock:
         key = id(anyio.lowlevel.current_token())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -127,6 +128,21 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
+def _use_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch the file to WAL. Another process doing the same at that moment makes SQLite answer
+    "locked" at once (the busy timeout does not cover this switch), so try again briefly."""
+    for attempt in range(attempts):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class SQLiteStore:
     """A SQLite file in WAL mode. Several processes may open the same file.
 
@@ -140,9 +156,9 @@ class SQLiteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA busy_timeout=30000")
+            _use_wal(self._db)
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the checkpoint store {str(self.path)!r}: {exc}") from exc

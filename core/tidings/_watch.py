@@ -357,10 +357,10 @@ class Watch:
     """Follow one provider: an async iterator of events, or a run with a handler.
 
     :param provider: the provider name (``tidings providers`` lists them).
-    :param name: the watch name its cursors are stored under (default: the provider name, plus a
-        short digest of the params when there are any, so other params make another watch). A
-        tracker whose streams all ended delivers nothing more under the same name: use a new name
-        for new work.
+    :param name: the watch name its cursors are stored under. Default: for a feed, the provider
+        name (its params only shape how it is read); for a tracker, the provider name plus a short
+        digest of the params, since they say what work is followed. A tracker whose streams all
+        ended delivers nothing more under the same name: use a new name for new work.
     :param base_url: the provider's base URL (default: the plugin's production URL).
     :param token: a bearer token (or whatever the provider's ``make_auth`` makes of it).
     :param auth: an ``httpx.Auth`` to use instead of ``token``.
@@ -410,7 +410,7 @@ class Watch:
         self.provider = entry.info.name
         self.info = entry.info
         self.params: dict[str, Any] = dict(params or {})
-        self.name = name or default_name(self.provider, self.params)
+        self.name = name or default_name(self.provider, self.params if self.info.kind == "tracker" else {})
         base = base_url or entry.info.default_base_url
         if not base:
             raise ConfigurationError("no base URL: pass --base-url", provider=self.provider)

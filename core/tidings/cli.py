@@ -275,7 +275,7 @@ if click is not None:
                     interval=interval, max_interval=max(longest, interval), **options,
                 )
                 status = _Status(watch, enabled=not quiet)
-                if not quiet:
+                if status.tty:  # a log or a pipe gets only the summary line (or the one error line)
                     click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
                                f"as watch {watch.name!r} (checkpoint {checkpoint})", err=True)
                 try:

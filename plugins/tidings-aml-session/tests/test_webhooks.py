@@ -79,8 +79,10 @@ async def test_the_core_receiver_works_with_the_plugins_parse_webhook() -> None:
         status, _ = await receiver.handle(emulator.signed("msg_1", body), body)
         assert status == 200
         await wait_until(lambda: polls() > before)
-        status, _ = await receiver.handle(emulator.signed("msg_1", body), body)
-        assert status == 401  # replay
+        polled = polls()
+        status, answer = await receiver.handle(emulator.signed("msg_1", body), body)
+        assert status == 200 and answer["duplicate"]  # a re-delivery: acknowledged, not handed over again
+        assert receiver.duplicates == 1 and receiver.accepted == 1 and polls() == polled
 
 
 async def test_webhook_request_field_and_derived_url() -> None:

@@ -562,14 +562,19 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(server: Any, tmp_path: 
     assert sum(1 for m, p, *_ in emu.requests if p.endswith("/synchronize")) == 1  # resuming does not re-trigger
 
 
-def test_a_second_run_after_the_end_follows_a_new_sync_only(server: Any, tmp_path: Path) -> None:
+def test_a_second_run_after_the_end_resumes_an_ended_watch_and_a_new_name_follows_a_new_sync(
+    server: Any, tmp_path: Path
+) -> None:
     emu, url = server()
     emu.add("3")
     first = follow(url, tmp_path, "connection_id=3")
     assert first.returncode == 0, first.stderr
-    again = follow(url, tmp_path, "connection_id=3")
+    again = follow(url, tmp_path, "connection_id=3")  # same watch: it ended, nothing more, no new sync
     assert again.returncode == 0, again.stderr
-    one, two = lines(first.stdout), lines(again.stdout)
+    assert again.stdout == ""
+    fresh = follow(url, tmp_path, "connection_id=3", name="bb-2")  # new work under a new name
+    assert fresh.returncode == 0, fresh.stderr
+    one, two = lines(first.stdout), lines(fresh.stdout)
     assert not {e["id"] for e in one} & {e["id"] for e in two}
     assert two[-1]["type"] == "SYNC_ALL_SUCCESS" and two[-1]["terminal"]
 

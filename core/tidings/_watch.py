@@ -670,21 +670,28 @@ class Watch:
                         await send.send((event, ack))
                         await ack.wait()
 
-            async def pump_all(task_group: anyio.abc.TaskGroup) -> None:
+            async def pump_all() -> None:
                 async with send:
                     async with anyio.create_task_group() as inner:
                         for run in runs:
                             inner.start_soon(pump, run)
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pump_all, tg)
-                try:
+            # The consumer leaving (GeneratorExit at the yield) must not cross the task group: it would
+            # come out as an exception group. Leave the loop instead; the unacknowledged event counts as
+            # not delivered, the pumps are cancelled and each stream saves what got through.
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(pump_all)
                     async with receive:
                         async for event, ack in receive:
-                            yield event
+                            try:
+                                yield event
+                            except GeneratorExit:
+                                break
                             ack.set()
-                finally:
                     tg.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                raise _first_error(group) from None
 
     async def run(self, handler: Handler) -> WatchStats:
         """Deliver every new event to ``handler`` (a function or coroutine function).

@@ -147,7 +147,8 @@ class OAuth2ClientCredentials(httpx.Auth):
                 "the token endpoint answered without an access_token", url=self.token_url, response=response
             )
         self._token = str(token)
-        expires_in = float(data.get("expires_in") or 3600)
+        given = data.get("expires_in")
+        expires_in = 3600.0 if given is None else float(given)
         self._expires_at = time.monotonic() + expires_in
         self._leeway = min(self.leeway, expires_in / 2)  # a short-lived token is still used for half its life
         self.tokens_fetched += 1

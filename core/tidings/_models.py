@@ -189,6 +189,9 @@ class EventList(list[Event]):
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame of the envelope fields plus ``raw`` (needs pandas)."""
-        import pandas as pd  # optional dependency
+        try:
+            import pandas as pd  # the `notebook` extra
+        except ImportError:
+            raise ImportError("EventList.to_pandas() needs pandas: pip install 'tidings[notebook]'") from None
 
         return pd.DataFrame([e.to_json() for e in self])

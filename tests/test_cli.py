@@ -153,3 +153,16 @@ def test_environment_switches_limit_block_and_trace_plugins(tmp_path: Path) -> N
     traced = subprocess.run([TIDINGS, "follow", "bank-sync", "--sandbox", "--quiet"], capture_output=True, text=True,
                             timeout=60, cwd=tmp_path, env={**os.environ, "TIDINGS_TRACE_PLUGINS": "1"})
     assert traced.returncode == 0 and "fetch_page" in traced.stderr and "parse_event" in traced.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_follow_quietly_with_the_position_saved(tmp_path: Path) -> None:
+    args = [TIDINGS, "follow", "financing-activity", "--sandbox", "--until-idle", "--interval", "0.1", "--quiet"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # type: ignore[union-attr]
+    proc.stdout.close()  # type: ignore[union-attr]  # like `| head -1`
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err and err == ""
+    rest = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    ids = [json.loads(line)["id"] for line in rest.stdout.splitlines()]
+    assert json.loads(first)["id"] not in ids  # delivered before the pipe closed: not again
+    assert len(ids) == len(set(ids)) > 0

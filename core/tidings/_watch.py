@@ -691,7 +691,7 @@ class Watch:
                             ack.set()
                     tg.cancel_scope.cancel()
             except BaseExceptionGroup as group:
-                raise _first_error(group) from None
+                raise _first_error(group)  # noqa: B904 - keeps the error's own cause
 
     async def run(self, handler: Handler) -> WatchStats:
         """Deliver every new event to ``handler`` (a function or coroutine function).
@@ -710,7 +710,7 @@ class Watch:
                         for run in runs:
                             tg.start_soon(self._drive, run, handler)
                 except BaseExceptionGroup as group:
-                    raise _first_error(group) from None
+                    raise _first_error(group)  # noqa: B904 - keeps the error's own cause
         return self.stats
 
     async def _drive(self, run: _StreamRun, handler: Handler) -> None:
@@ -789,10 +789,9 @@ def _first_error(group: BaseExceptionGroup) -> BaseException:
             leaves.append(exc)
 
     walk(group)
-    for leaf in leaves:
-        if isinstance(leaf, TidingsError):
-            return leaf
-    return leaves[0] if leaves else group
+    first = next((leaf for leaf in leaves if isinstance(leaf, TidingsError)), leaves[0] if leaves else group)
+    first.__suppress_context__ = True  # its own __cause__ stays; the group around it is not shown
+    return first
 
 
 async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host: int = 16) -> list[WatchStats]:
@@ -811,5 +810,5 @@ async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host
             for i, watch in enumerate(watches):
                 tg.start_soon(one, i, watch)
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
+        raise _first_error(group)  # noqa: B904 - keeps the error's own cause
     return results

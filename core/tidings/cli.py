@@ -126,7 +126,7 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
             finally:
                 tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _first_error(group) from None
+        raise _first_error(group)  # noqa: B904 - keeps the error's own cause
     if stopped_by:
         return f"stopped by {stopped_by[0]}, position saved"
     return "ended" if watch.kind == "tracker" else "idle"
@@ -157,6 +157,13 @@ def _sandbox(info: tidings.ProviderInfo, faults: str | None = None, port: int = 
 def _run_guarded(debug: bool, func: Callable[[], Any]) -> Any:
     try:
         return func()
+    except tidings.HandlerError as exc:
+        if isinstance(exc.__cause__, BrokenPipeError):  # stdout closed (`| head`): the position is saved
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        if debug:
+            traceback.print_exc()
+        _fail(str(exc))
     except ConfigurationError as exc:
         if debug:
             traceback.print_exc()

@@ -42,6 +42,7 @@ from tidings._errors import (
     StoreError,
     TidingsError,
     TransientError,
+    safe_url,
 )
 from tidings._http import HTTP
 from tidings._models import DeadLetter, Event, Page, Stream
@@ -449,14 +450,18 @@ class Watch:
         self.http: HTTP | None = None
 
     def __repr__(self) -> str:
-        return f"Watch(provider={self.provider!r}, name={self.name!r}, base_url={self.base_url!r})"
+        return f"Watch(provider={self.provider!r}, name={self.name!r}, base_url={safe_url(self.base_url)!r})"
 
     @property
     def kind(self) -> str:
         return self.info.kind
 
     def stop(self) -> None:
-        """Stop after the delivery in progress; the position is saved. Safe from any task."""
+        """Stop after the delivery in progress; the position is saved.
+
+        Call it from any task of the watch's event loop; from another thread, use
+        ``anyio.from_thread.run_sync(watch.stop)``.
+        """
         self._stopping = True
         for scope in list(self._waiting):
             scope.cancel()

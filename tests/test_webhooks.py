@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import tidings
 from tidings import hookimpl
-from tidings.webhooks import WebhookReceiver, WebhookRejected, serve, sign, verify
+from tidings.webhooks import WebhookReceiver, WebhookRejected, receive, serve, sign, verify
 
 from conftest import make_watch
 from tiny import TinyServer
@@ -91,7 +92,7 @@ async def test_a_served_receiver_hands_signed_webhooks_to_the_running_watch(tidi
     with serve(receiver) as url:
         async with anyio.create_task_group() as tg, httpx.AsyncClient() as client:
             tg.start_soon(watch.run, lambda e: got.append(e.id))
-            while watch.http is None:
+            while not watch.running:
                 await anyio.sleep(0.01)
             event = {"id": "n1", "subject": "a", "kind": "note"}
             assert (await _post(client, url, event, msg_id="m1")).status_code == 200
@@ -111,3 +112,39 @@ async def test_a_served_receiver_hands_signed_webhooks_to_the_running_watch(tidi
                     await anyio.sleep(0.01)
     assert got == ["n1", "d1"]
     assert receiver.accepted == 2 and receiver.rejected == 3 and receiver.duplicates == 1
+
+
+async def test_leaving_the_receiver_while_a_webhook_waits_for_the_loop_does_not_hang(tidings_plugin: Any) -> None:
+    """The receiver is left from the watch's own thread while a hand-over waits for that thread."""
+    tidings_plugin(Hooked)
+    watch = make_watch(TinyServer(), provider="hooked", interval=5, max_interval=5, until_idle=False)
+    body = json.dumps({"id": "n1", "subject": "a", "kind": "note"}).encode()
+    answers: list[int] = []
+    async with anyio.create_task_group() as tg:
+        with receive(watch, secret=SECRET) as receiver:  # serving before the watch runs
+            url = watch.webhook_url
+            assert url is not None and url.startswith("http://127.0.0.1:") and url.endswith("/")
+            async with httpx.AsyncClient() as client:
+                early = await client.post(url, content=body, headers=signed(body, msg_id="m0"))
+            assert early.status_code == 503  # not running yet: the sender may try again
+            tg.start_soon(watch.run, lambda event: None)
+            with anyio.fail_after(5):
+                while not watch.running:
+                    await anyio.sleep(0.01)
+
+            def post() -> None:
+                answers.append(httpx.post(url, content=body, headers=signed(body, msg_id="m1"), timeout=10).status_code)
+
+            poster = threading.Thread(target=post)
+            poster.start()
+            deadline = time.monotonic() + 5
+            while receiver._handing_over == 0 and time.monotonic() < deadline:
+                time.sleep(0.001)  # noqa: ASYNC251 - blocking this loop on purpose: the hand-over waits for it
+            assert receiver._handing_over == 1
+            watch.stop()
+            left = time.monotonic()
+        assert time.monotonic() - left < 2  # no join on a server whose request waits for this very loop
+        assert watch.webhook_url is None  # the receiver's URL is the watch's only while it serves
+    poster.join(5)
+    assert not poster.is_alive() and answers in ([200], [503])
+    assert not watch.running

@@ -39,6 +39,8 @@ class WatchContext:
     :ivar after: where a new watch starts (``--after``), or None.
     :ivar page_size: a page size the user asked for, or None for the provider's default.
     :ivar overlap: seconds re-read before a saved time position, for late events.
+    :ivar webhook_url: the public URL where this watch's webhook receiver can be reached, or
+        None: a plugin's ``start`` puts it in the request that asks the provider for webhooks.
     :ivar retry: ``await ctx.retry(call)`` calls ``call()`` (and awaits its result) again on
         :class:`tidings.TransientError`, with the watch's backoff and retry budget: use it for
         single requests inside ``start`` that must not be repeated as a whole.
@@ -55,6 +57,7 @@ class WatchContext:
     after: datetime | None = None
     page_size: int | None = None
     overlap: float = 5.0
+    webhook_url: str | None = None
     push: Callable[..., bool] = attrs.field(default=lambda stream, record=None: False, repr=False)
     retry: Callable[[Callable[[], Any]], Awaitable[Any]] = attrs.field(factory=lambda: _call_once, repr=False)
 

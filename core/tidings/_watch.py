@@ -378,6 +378,9 @@ class Watch:
     :param max_retries: transient faults tolerated in a row per fetch.
     :param transport: an httpx transport (an in-process emulator), or ``client`` to share one.
     :param max_per_host: requests in flight to one host, across this watch's streams.
+    :param webhook_url: the public URL where this watch's webhook receiver can be reached
+        (``ctx.webhook_url``: a plugin's ``start`` puts it in the request that asks for webhooks),
+        or None. :func:`tidings.webhooks.receive` sets it while it serves a receiver.
     """
 
     def __init__(
@@ -405,6 +408,7 @@ class Watch:
         client: httpx.AsyncClient | None = None,
         max_per_host: int = 16,
         max_body_bytes: int | None = None,
+        webhook_url: str | None = None,
     ) -> None:
         entry = _provider_entry(provider)
         self.entry = entry
@@ -438,6 +442,7 @@ class Watch:
         self._client = client
         self.max_per_host = max_per_host
         self.max_body_bytes = max_body_bytes
+        self.webhook_url = webhook_url
         self.stats = WatchStats()
         self._hooks = ProviderHooks(entry)
         self._stopping = False
@@ -446,6 +451,8 @@ class Watch:
         self._run_id = 0
         self._loop_token: Any = None
         self._loop_thread = 0
+        self._handover_lock = threading.Lock()
+        self._handing_over = 0  # pushes from other threads waiting for this watch's loop
         self.limiter: anyio.CapacityLimiter | None = None
         self.http: HTTP | None = None
 
@@ -466,20 +473,34 @@ class Watch:
         for scope in list(self._waiting):
             scope.cancel()
 
+    @property
+    def running(self) -> bool:
+        """True from the moment the streams are open (after ``start``) until the run ends."""
+        return self._loop_token is not None
+
     def push(self, stream: str, record: Any = None) -> bool:
         """Hand a webhook's record to a running stream (or, with no record, make it poll now).
 
         Safe from any thread: from outside the watch's event loop thread (a webhook
-        server in a thread of its own) the hand-over runs on the watch's loop.
+        server in a thread of its own) the hand-over runs on the watch's loop, and the
+        run does not end while a hand-over is on its way (so none waits on a dead loop).
 
-        :return: False if no running stream has that key.
+        :return: False if no running stream has that key (or the watch is not running).
         """
-        if self._loop_token is not None and threading.get_ident() != self._loop_thread:
-            try:
-                return bool(anyio.from_thread.run_sync(self._push, stream, record, token=self._loop_token))
-            except RuntimeError:  # the loop has ended
+        if threading.get_ident() == self._loop_thread:
+            return self._push(stream, record)
+        with self._handover_lock:
+            token = self._loop_token
+            if token is None:
                 return False
-        return self._push(stream, record)
+            self._handing_over += 1
+        try:
+            return bool(anyio.from_thread.run_sync(self._push, stream, record, token=token))
+        except RuntimeError:  # the loop has ended
+            return False
+        finally:
+            with self._handover_lock:
+                self._handing_over -= 1
 
     def _push(self, stream: str, record: Any = None) -> bool:
         run = self._runs.get(stream)
@@ -501,6 +522,7 @@ class Watch:
             after=self.after,
             page_size=self.page_size,
             overlap=self.overlap,
+            webhook_url=self.webhook_url,
             push=self.push,
             retry=self._retrying,
         )
@@ -562,7 +584,6 @@ class Watch:
     async def _session(self) -> AsyncIterator[list[_StreamRun]]:
         self._stopping = False
         self.stats = WatchStats()
-        self._loop_token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(self.max_per_host)
@@ -581,6 +602,7 @@ class Watch:
         error: BaseException | None = None
         try:
             runs = await self._open_streams()
+            self._loop_token = anyio.lowlevel.current_token()  # running: pushes from other threads are taken
             await self._hooks.observe("watch_started", ctx=self.context())
             yield runs
         except BaseException as exc:
@@ -588,9 +610,15 @@ class Watch:
             raise
         finally:
             self.stats.finished = time.monotonic()
-            self._runs = {}
-            self._loop_token = None
+            with self._handover_lock:
+                self._loop_token = None  # no new hand-over from another thread from now on
             with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(10):
+                    # those on their way need this loop to run: let them land (the count changes in other
+                    # threads, which cannot set an anyio.Event of this loop)
+                    while self._handing_over:  # noqa: ASYNC110
+                        await anyio.sleep(0.005)
+                self._runs = {}
                 await self._hooks.observe("watch_finished", ctx=self.context(), error=error)
                 await self.http.aclose()
                 self.http = None

@@ -27,6 +27,7 @@ import anyio
 import tidings
 from tidings._errors import ConfigurationError, TidingsError
 from tidings._watch import _first_error
+from tidings.webhooks import receive
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -233,6 +234,12 @@ if click is not None:
                   help="The longest wait between idle polls (default: 30 s for a feed, 5 s for a tracker).")
     @click.option("--page-size", type=click.IntRange(min=1), help="Ask the provider for pages of this size.")
     @click.option("--sandbox", is_flag=True, help="Start the plugin's emulator on loopback and follow it.")
+    @click.option("--webhook-listen", metavar="HOST:PORT",
+                  help="Receive the provider's webhooks on this address during the run (port 0 picks one).")
+    @click.option("--webhook-secret", envvar="TIDINGS_WEBHOOK_SECRET", show_envvar=True,
+                  help="Verify Standard Webhooks signatures with this secret (or set TIDINGS_WEBHOOK_SECRET).")
+    @click.option("--webhook-url", metavar="URL",
+                  help="The public URL given to the provider (default: http://HOST:PORT/ of --webhook-listen).")
     @click.option("--backend", type=click.Choice(["asyncio", "trio"]), default="asyncio", show_default=True,
                   help="The async backend.")
     @click.option("--quiet", is_flag=True, help="No progress on stderr.")
@@ -250,6 +257,9 @@ if click is not None:
         max_interval: float | None,
         page_size: int | None,
         sandbox: bool,
+        webhook_listen: str | None,
+        webhook_secret: str | None,
+        webhook_url: str | None,
         backend: str,
         quiet: bool,
         debug: bool,
@@ -259,10 +269,13 @@ if click is not None:
         A tracker exits 0 when every subject has ended; a feed runs until interrupted
         (SIGINT/SIGTERM stop it after the event in progress, position saved), or with
         --until-idle exits 0 once a poll finds nothing new. A second run with the same
-        --checkpoint and --name resumes where the first stopped.
+        --checkpoint and --name resumes where the first stopped. With --webhook-listen,
+        the provider's webhooks make the watch poll (or deliver) at once; polling goes on.
         """
 
         def go() -> None:
+            if webhook_url and not webhook_listen:
+                raise ConfigurationError("--webhook-url needs --webhook-listen (the receiver it points to)")
             params = _params(param_pairs)
             entry = tidings._plugins.provider(provider)
             store = tidings.SQLiteStore(checkpoint)
@@ -282,13 +295,19 @@ if click is not None:
                     interval=interval, max_interval=max(longest, interval), **options,
                 )
                 status = _Status(watch, enabled=not quiet)
-                if status.tty:  # a log or a pipe gets only the summary line (or the one error line)
-                    click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
-                               f"as watch {watch.name!r} (checkpoint {checkpoint})", err=True)
-                try:
-                    outcome = anyio.run(_follow, watch, status, _emit, backend=backend)
-                finally:
-                    anyio.run(store.aclose, backend=backend)
+                receiving = (
+                    receive(watch, webhook_listen, secret=webhook_secret, url=webhook_url)
+                    if webhook_listen else nullcontext()
+                )
+                with receiving:  # serving before the watch starts: a provider may send a webhook at once
+                    if status.tty:  # a log or a pipe gets only the summary line (or the one error line)
+                        hooks = f", webhooks at {watch.webhook_url}" if webhook_listen else ""
+                        click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
+                                   f"as watch {watch.name!r} (checkpoint {checkpoint}){hooks}", err=True)
+                    try:
+                        outcome = anyio.run(_follow, watch, status, _emit, backend=backend)
+                    finally:
+                        anyio.run(store.aclose, backend=backend)
                 if not quiet:
                     status.done(outcome)
 

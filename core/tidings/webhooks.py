@@ -6,6 +6,9 @@ is refused with 401. Signatures follow the Standard Webhooks scheme: headers ``w
 ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of
 "id.timestamp.body">``, several space-separated signatures allowed). A secret
 given as ``whsec_<base64>`` is base64-decoded; any other text is used as UTF-8.
+
+:func:`receive` serves a receiver for one run of a watch on its own port (what
+``tidings follow --webhook-listen`` does) and gives the watch its URL.
 """
 
 from __future__ import annotations
@@ -14,19 +17,20 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from tidings._errors import ParseError, TidingsError
+from tidings._errors import ConfigurationError, ParseError, TidingsError
 from tidings._plugins import await_me_maybe
 
 if TYPE_CHECKING:
     from tidings._watch import Watch
 
-__all__ = ["WebhookReceiver", "WebhookRejected", "serve", "sign", "verify"]
+__all__ = ["WebhookReceiver", "WebhookRejected", "receive", "serve", "sign", "verify"]
 
 
 class WebhookRejected(TidingsError):
@@ -99,6 +103,9 @@ class WebhookReceiver:
         self.accepted = 0
         self.rejected = 0
         self.duplicates = 0
+        self.closed = False
+        self._lock = threading.Lock()
+        self._handing_over = 0  # webhooks being handed to the watch right now
 
     def __repr__(self) -> str:
         return f"WebhookReceiver(watch={self.watch.name!r}, signed={self._secret is not None})"
@@ -126,9 +133,13 @@ class WebhookReceiver:
     async def handle(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Verify and deliver one webhook; returns the HTTP status and body to answer with."""
         watch = self.watch
-        if watch.http is None:
-            return 503, {"error": "the watch is not running"}
-        ctx = watch.context()
+        not_running = 503, {"error": "the watch is not running"}
+        if not watch.running or self.closed:
+            return not_running
+        try:
+            ctx = watch.context()
+        except ConfigurationError:  # it ended a moment ago
+            return not_running
         msg_id = None
         if self._secret is not None:
             verdict = None
@@ -158,14 +169,33 @@ class WebhookReceiver:
         except (ParseError, ValueError) as exc:
             self.rejected += 1
             return 400, {"error": str(exc)}
+        with self._lock:  # close() must know whether a hand-over is under way
+            if self.closed:
+                return not_running
+            self._handing_over += 1
+        try:
+            handed = [watch.push(push.stream, push.record) for push in pushes or ()]
+        finally:
+            with self._lock:
+                self._handing_over -= 1
+        if not all(handed) and not watch.running:
+            return not_running  # the run ended meanwhile: the sender may try again later
         if msg_id is not None:
             self._seen[msg_id] = None
             while len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
-        for push in pushes or ():
-            watch.push(push.stream, push.record)
         self.accepted += 1
         return 200, {"ok": True}
+
+    def close(self) -> bool:
+        """Refuse webhooks from now on (503); True if none is being handed to the watch at this moment.
+
+        A hand-over from a server thread waits for the watch's event loop: while one is under way,
+        stopping that server from the loop's own thread (joining it) would deadlock.
+        """
+        with self._lock:
+            self.closed = True
+            return self._handing_over == 0
 
 
 async def _answer(send: Any, status: int, body: dict[str, Any]) -> None:
@@ -180,9 +210,62 @@ def serve(receiver: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
     """Serve a receiver (or any ASGI app) on its own port in a thread (needs ``tidings[sandbox]``); yields its URL.
 
     A :class:`WebhookReceiver` is safe to serve this way: :meth:`tidings.Watch.push`
-    hands each webhook over to the watch's own event loop.
+    hands each webhook over to the watch's own event loop. When the block ends the
+    receiver is closed (503 from then on); if a webhook is being handed over at that
+    moment, the server stops in the background instead of being waited for, so leaving
+    the block from the watch's own loop never deadlocks.
     """
     from tidings._serve import serve_asgi
 
-    with serve_asgi(receiver, host, port, name="webhook receiver") as url:
+    stack = ExitStack()
+    url = stack.enter_context(serve_asgi(receiver, host, port, name="webhook receiver"))
+    try:
         yield url
+    finally:
+        close = getattr(receiver, "close", None)
+        if close is None or close():
+            stack.close()
+        else:
+            threading.Thread(target=stack.close, daemon=True, name="webhook receiver stop").start()
+
+
+def _parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; ``PORT`` alone means loopback)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ConfigurationError(f"a webhook listen address is HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", number
+
+
+@contextmanager
+def receive(
+    watch: Watch, listen: str = "127.0.0.1:0", *, secret: str | None = None, url: str | None = None, **options: Any
+) -> Iterator[WebhookReceiver]:
+    """Serve a :class:`WebhookReceiver` for ``watch`` on ``listen`` (``HOST:PORT``; port 0 picks one).
+
+    Serving starts at once, so enter this before running the watch: a provider may send a
+    webhook as soon as ``start`` has asked for them. While the block runs, ``watch.webhook_url``
+    (``ctx.webhook_url`` for the plugin) is ``url``, or the one the watch was given, or
+    ``http://HOST:PORT/`` of the listener. Webhooks get 503 before the watch runs and after it ended.
+
+    :param secret: verify Standard Webhooks signatures with it (never shown).
+    :param options: more :class:`WebhookReceiver` arguments (``max_body_bytes``, ``tolerance``…).
+    :raises ConfigurationError: the provider takes no webhooks, or ``listen`` is not ``HOST:PORT``.
+    """
+    if not watch._hooks.implements("parse_webhook"):
+        raise ConfigurationError("this provider takes no webhooks (it has no parse_webhook)", provider=watch.provider)
+    host, port = _parse_address(listen)
+    receiver = WebhookReceiver(watch, secret=secret, **options)
+    before = watch.webhook_url
+    with serve(receiver, host, port) as served:
+        watch.webhook_url = url or before or served + "/"
+        try:
+            yield receiver
+        finally:
+            watch.webhook_url = before

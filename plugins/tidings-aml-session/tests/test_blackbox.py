@@ -205,9 +205,9 @@ def test_webhooks_signed(server: BlackboxAml, tmp_path: Path, mode: str) -> None
     server.webhook_secret = secret
     server.webhook_mode = mode
     started = time.monotonic()
-    code, events, err = follow(server.url, server.token, "country=no", "identifier=923609016",
-                               "webhook_listen=127.0.0.1:0", f"webhook_secret={secret}",
-                               cwd=tmp_path, extra=("--interval", "6"))
+    code, events, err = follow(server.url, server.token, "country=no", "identifier=923609016", cwd=tmp_path,
+                               extra=("--interval", "6", "--webhook-listen", "127.0.0.1:0",
+                                      "--webhook-secret", secret))
     took = time.monotonic() - started
     assert code == 0, err
     check_envelopes(server, events)
@@ -221,8 +221,8 @@ def test_webhooks_signed(server: BlackboxAml, tmp_path: Path, mode: str) -> None
 
 def test_webhooks_never(server: BlackboxAml, tmp_path: Path) -> None:
     server.webhook_mode = "never"
-    code, events, err = follow(server.url, server.token, "country=no", "identifier=923609016",
-                               "webhook_listen=127.0.0.1:0", cwd=tmp_path, extra=("--interval", "0.1"))
+    code, events, err = follow(server.url, server.token, "country=no", "identifier=923609016", cwd=tmp_path,
+                               extra=("--interval", "0.1", "--webhook-listen", "127.0.0.1:0"))
     assert code == 0, err
     [sid] = server.sessions
     assert got(events, sid) == expected(server, sid)

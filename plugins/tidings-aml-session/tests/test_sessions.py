@@ -11,6 +11,7 @@ import httpx
 import pytest
 import tidings
 from aml_session_helpers import FAIL_ORG, OK_ORG, REPORTS, SECRET, follow, kinds, make_emulator, make_watch
+from tidings.webhooks import receive
 
 pytestmark = pytest.mark.anyio
 
@@ -22,13 +23,13 @@ FAILURE = ["JsonDataReady", "Failed"]
 @pytest.mark.parametrize(("org", "expected"), [(OK_ORG, SUCCESS), (FAIL_ORG, FAILURE)], ids=["succeeds", "fails"])
 async def test_events_in_order_exactly_once_whatever_the_webhooks(mode: str, org: str, expected: list[str]) -> None:
     emulator = make_emulator(webhook_secret=SECRET, webhooks=mode, json_last=mode == "never")
-    params = {"country": "no", "identifier": org, "reports": REPORTS,
-              "webhook_listen": "127.0.0.1:0", "webhook_secret": SECRET}
+    params = {"country": "no", "identifier": org, "reports": REPORTS}
     # polling alone would take 2 s; webhooks on time make the stream poll at once
     slow = 0.5 if mode == "never" else 2.0
     watch = make_watch(emulator, params, interval=slow, max_interval=slow)
     started = time.monotonic()
-    events = await follow(emulator, watch)
+    with receive(watch, "127.0.0.1:0", secret=SECRET):  # what tidings follow --webhook-listen serves
+        events = await follow(emulator, watch)
     elapsed = time.monotonic() - started
 
     assert kinds(events) == expected

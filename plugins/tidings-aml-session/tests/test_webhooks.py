@@ -6,7 +6,7 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -14,17 +14,31 @@ import httpx
 import pytest
 import tidings
 from aml_session_helpers import OK_ORG, SECRET, make_emulator, make_watch, wait_until
-from tidings.webhooks import WebhookReceiver, sign
+from tidings.webhooks import WebhookReceiver, receive, sign
 from tidings_aml_session import plugin
 
 pytestmark = pytest.mark.anyio
 
 
 @asynccontextmanager
-async def running(params: dict[str, Any]) -> AsyncIterator[tuple[Any, tidings.Watch, str, Callable[[], int]]]:
-    """A watch on a session that stays in progress; yields (emulator, watch, session id, polls so far)."""
+async def running(
+    params: dict[str, Any], listen: bool = False
+) -> AsyncIterator[tuple[Any, tidings.Watch, str, Callable[[], int]]]:
+    """A watch on a session that stays in progress; yields (emulator, watch, session id, polls so far).
+
+    With ``listen``, the run has the core's receiver (``tidings follow --webhook-listen``).
+    """
     emulator = make_emulator(json_delay=1000, report_delay=1000, webhook_secret=SECRET, webhooks="never")
     watch = make_watch(emulator, {"country": "no", "identifier": OK_ORG, **params}, interval=30, max_interval=30)
+    with ExitStack() as stack:
+        if listen:
+            stack.enter_context(receive(watch, "127.0.0.1:0", secret=SECRET))
+        async with _run(emulator, watch) as out:
+            yield out
+
+
+@asynccontextmanager
+async def _run(emulator: Any, watch: tidings.Watch) -> AsyncIterator[tuple[Any, tidings.Watch, str, Callable[[], int]]]:
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch.run, lambda event: None)
         await wait_until(lambda: emulator.latest and any(m == "GET" for m, _ in emulator.requests))
@@ -44,8 +58,7 @@ def notice(sid: str) -> bytes:
 
 
 async def test_the_runs_receiver_refuses_forged_and_stale_webhooks_and_acknowledges_redeliveries() -> None:
-    params = {"webhook_listen": "127.0.0.1:0", "webhook_secret": SECRET}
-    async with running(params) as (emulator, _watch, sid, polls), httpx.AsyncClient() as client:
+    async with running({}, listen=True) as (emulator, _watch, sid, polls), httpx.AsyncClient() as client:
         url = emulator.session_requests[0]["webhooks"]["url"]
         body = notice(sid)
 
@@ -86,12 +99,21 @@ async def test_the_core_receiver_works_with_the_plugins_parse_webhook() -> None:
 
 
 async def test_webhook_request_field_and_derived_url() -> None:
-    params = {"webhook_listen": "127.0.0.1:0", "webhook_events": "AllDone,Failed"}
-    async with running(params) as (emulator, _watch, _sid, _polls):
+    async with running({"webhook_events": "AllDone,Failed"}, listen=True) as (emulator, _watch, _sid, _polls):
         sent = emulator.session_requests[0]["webhooks"]
         assert sent["url"].startswith("http://127.0.0.1:") and sent["events"] == ["AllDone", "Failed"]
     async with running({"webhook_url": "https://hooks.example.org/aml"}) as (emulator, _watch, _sid, _polls):
         assert emulator.session_requests[0]["webhooks"]["url"] == "https://hooks.example.org/aml"
+
+
+async def test_the_removed_receiver_params_say_what_replaced_them() -> None:
+    emulator = make_emulator()
+    for gone, option in (("webhook_listen", "--webhook-listen"), ("webhook_secret", "--webhook-secret")):
+        watch = make_watch(emulator, {"country": "no", "identifier": OK_ORG, gone: "hush-123"})
+        with pytest.raises(tidings.ConfigurationError, match=option) as caught:
+            await watch.run(lambda event: None)
+        assert "hush-123" not in str(caught.value)
+    assert not emulator.sessions
 
 
 def test_parse_webhook_needs_a_session_notice() -> None:
@@ -109,8 +131,7 @@ async def test_a_resumed_watch_serves_its_receiver_again() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     emulator = make_emulator(webhook_secret=SECRET, webhooks="on_time")
-    params = {"country": "no", "identifier": OK_ORG, "reports": "aml-report",
-              "webhook_listen": f"127.0.0.1:{port}", "webhook_secret": SECRET}
+    params = {"country": "no", "identifier": OK_ORG, "reports": "aml-report"}
     store = tidings.MemoryStore()
     first: list[tidings.Event] = []
     watch = make_watch(emulator, params, store=store, interval=5, max_interval=5)
@@ -121,12 +142,13 @@ async def test_a_resumed_watch_serves_its_receiver_again() -> None:
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(emulator.run_webhooks)
-        with anyio.fail_after(10):
+        with anyio.fail_after(10), receive(watch, f"127.0.0.1:{port}", secret=SECRET):
             await watch.run(stop_at_once)
         started = time.monotonic()
         second: list[tidings.Event] = []
-        with anyio.fail_after(10):
-            await make_watch(emulator, params, store=store, interval=5, max_interval=5).run(second.append)
+        again = make_watch(emulator, params, store=store, interval=5, max_interval=5)
+        with anyio.fail_after(10), receive(again, f"127.0.0.1:{port}", secret=SECRET):
+            await again.run(second.append)
         tg.cancel_scope.cancel()
     assert len(emulator.sessions) == 1  # resumed: no new session
     assert [e.type for e in first + second] == ["JsonDataReady", "ReportReady", "AllDone"]

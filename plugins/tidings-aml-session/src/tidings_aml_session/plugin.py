@@ -12,9 +12,7 @@ webhooks arrive on time, late, twice or never.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +23,6 @@ import httpx
 import tidings
 from tidings import Event, Page, Param, ProviderInfo, Push, Stream, hookimpl
 
-from tidings_aml_session import _receiver
 from tidings_aml_session._session import (
     COUNTRIES,
     PROVIDER,
@@ -61,9 +58,8 @@ PARAMS = (
     Param("reports", "PDF reports to produce (comma-separated or repeated)", repeatable=True),
     Param("save_json", "directory: save the JSON result there when JsonDataReady is delivered"),
     Param("save_reports", "directory: save each PDF report there when its ReportReady is delivered"),
-    Param("webhook_listen", "HOST:PORT: receive webhooks there during the run (port 0 picks one)"),
-    Param("webhook_url", "URL sent in the session request's webhooks field (default: the webhook_listen address)"),
-    Param("webhook_secret", "Standard Webhooks secret: unsigned or badly signed webhooks are refused with 401"),
+    Param("webhook_url", "URL sent in the session request's webhooks field (default: the run's receiver, "
+          "tidings follow --webhook-listen / --webhook-url)"),
     Param("webhook_events", "webhook statuses to ask for (default: all four; comma-separated)", repeatable=True),
     Param("client_id", "OIDC client id (client credentials; with client_secret and token_url)"),
     Param("client_secret", "OIDC client secret"),
@@ -115,51 +111,6 @@ def _split(ctx: tidings.WatchContext, name: str) -> list[str]:
     return [part.strip() for value in ctx.param_list(name) for part in str(value).split(",") if part.strip()]
 
 
-# -- the webhook receiver of a run ------------------------------------------
-
-_receivers: dict[int, tuple[contextlib.ExitStack, str, _receiver.ThreadedReceiver]] = {}
-
-
-def _open_receiver(ctx: tidings.WatchContext) -> str | None:
-    """Start the run's receiver if ``webhook_listen`` asks for one; its URL."""
-    listen = ctx.param("webhook_listen")
-    if not listen:
-        return None
-    key = id(ctx.http)
-    if key in _receivers:
-        return _receivers[key][1]
-    receiver = _receiver.ThreadedReceiver(
-        lambda headers, body: parse_webhook(headers, body),
-        ctx.push,
-        _receiver.current_token(),
-        secret=ctx.param("webhook_secret"),
-    )
-    stack = contextlib.ExitStack()
-    url = stack.enter_context(_receiver.serve_receiver(receiver, str(listen)))
-    _receivers[key] = (stack, url, receiver)
-    return url
-
-
-@hookimpl
-def watch_started(ctx: tidings.WatchContext) -> None:
-    if ctx.provider == PROVIDER:
-        _open_receiver(ctx)  # a resumed watch (start was not called) gets its receiver here
-
-
-@hookimpl
-def watch_finished(ctx: tidings.WatchContext, error: BaseException | None) -> None:
-    if ctx.provider == PROVIDER:
-        entry = _receivers.pop(id(ctx.http), None)
-        if entry is not None:
-            stack, _, receiver = entry
-            if receiver.close():  # from now on webhooks get 503, never a hop into this loop
-                stack.close()
-            else:
-                # a webhook is being handed to this loop: it needs the loop free to finish, so
-                # joining the server thread here would deadlock until its timeout
-                threading.Thread(target=stack.close, daemon=True, name="aml-session receiver stop").start()
-
-
 # -- starting sessions ------------------------------------------------------
 
 
@@ -193,8 +144,14 @@ async def start(ctx: tidings.WatchContext) -> list[Stream]:
             "nothing to follow: add --param country=no --param identifier=NUMBER, or --param session_id=ID",
             provider=PROVIDER,
         )
-    url = _open_receiver(ctx)
-    url = ctx.param("webhook_url") or url
+    for gone in ("webhook_listen", "webhook_secret"):
+        if ctx.param(gone):
+            option = gone.replace("_", "-")
+            raise tidings.ConfigurationError(
+                f"--param {gone} is gone: use tidings follow --{option} (the core serves the run's receiver)",
+                provider=PROVIDER,
+            )
+    url = ctx.param("webhook_url") or ctx.webhook_url
     webhooks = webhooks_field(url, _split(ctx, "webhook_events") or EVENT_TYPES) if url else None
     started: list[str | None] = [None] * len(identifiers)
 

@@ -9,8 +9,7 @@ import pytest
 import tidings
 from tidings import hookimpl
 
-from conftest import make_watch
-from tiny import TinyFeed, TinyServer, TinyTracker
+from tiny import TinyFeed, TinyServer, TinyTracker, make_watch
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,7 @@ import pytest
 import tidings
 from tidings import HTTP
 
-from conftest import make_watch
-from tiny import TinyServer
+from tiny import TinyServer, make_watch
 
 pytestmark = pytest.mark.anyio
 SECRET = "tok-5ecr3t-value-123"

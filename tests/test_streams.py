@@ -10,8 +10,7 @@ import pytest
 import tidings
 from tidings import hookimpl
 
-from conftest import make_watch
-from tiny import TinyServer, TinyTracker
+from tiny import TinyServer, TinyTracker, make_watch
 
 pytestmark = pytest.mark.anyio
 

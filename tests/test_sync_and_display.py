@@ -9,8 +9,7 @@ import anyio
 import pytest
 import tidings
 
-from conftest import make_watch
-from tiny import TinyServer
+from tiny import TinyServer, make_watch
 
 pytestmark = pytest.mark.usefixtures("tiny_feed")
 

@@ -14,8 +14,7 @@ import tidings
 from tidings import hookimpl
 from tidings.webhooks import WebhookReceiver, WebhookRejected, receive, serve, sign, verify
 
-from conftest import make_watch
-from tiny import TinyServer
+from tiny import TinyServer, make_watch
 
 pytestmark = pytest.mark.anyio
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHM="

@@ -174,3 +174,17 @@ class TinyEmulator(Emulator):
         for i in range(size):
             self.server.add(f"e{i:03d}", i // 4)  # four events share each time: ties across pages
         return Scenario(expected_ids=frozenset(e["id"] for e in self.server.events), page_size=3)
+
+
+def make_watch(server: TinyServer, provider: str = "tiny-feed", **kwargs: object) -> tidings.Watch:
+    """A watch on ``server`` tuned for tests: no waits between polls, tiny retry waits."""
+    options: dict[str, object] = {
+        "transport": server.transport(),
+        "until_idle": provider == "tiny-feed",
+        "interval": 0.0,
+        "max_interval": 0.05,
+        "retry_base_wait": 0.001,
+        "retry_max_wait": 0.01,
+    }
+    options.update(kwargs)
+    return tidings.Watch(provider, **options)  # type: ignore[arg-type]

@@ -712,17 +712,19 @@ class Watch:
             # The consumer leaving (GeneratorExit at the yield) must not cross the task group: it would
             # come out as an exception group. Leave the loop instead; the unacknowledged event counts as
             # not delivered, the pumps are cancelled and each stream saves what got through.
+            # The pumps are cancelled before the receiving end closes, so none of them meets a closed
+            # stream (BrokenResourceError) while it is handing an event over.
             try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(pump_all)
-                    async with receive:
+                with receive:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(pump_all)
                         async for event, ack in receive:
                             try:
                                 yield event
                             except GeneratorExit:
                                 break
                             ack.set()
-                    tg.cancel_scope.cancel()
+                        tg.cancel_scope.cancel()
             except BaseExceptionGroup as group:
                 raise _first_error(group)  # noqa: B904 - keeps the error's own cause
 

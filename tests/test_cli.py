@@ -94,6 +94,11 @@ def test_follow_sandbox_streams_json_lines_for_every_provider(provider: str, kin
     assert len({e["id"] for e in events}) == len(events)
     if kind == "tracker":
         assert events[-1]["terminal"]
+        # progress: subjects done / open, and the terminal outcomes (done / open / failed at a glance)
+        summary = proc.stderr.strip().splitlines()[-1]
+        assert "done, 0 open" in summary and "terminal:" in summary
+        for outcome in {e["status"] or e["type"] for e in events if e["terminal"]}:
+            assert f"{outcome} " in summary
     assert (tmp_path / "tidings-checkpoints.sqlite3").exists()
     again = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=90)
     assert again.returncode == 0, again.stderr

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
@@ -61,12 +62,20 @@ class _Status:
         self.enabled = enabled
         self.tty = enabled and sys.stderr.isatty()
         self._last = 0.0
+        self.outcomes: Counter[str] = Counter()  # statuses of terminal events (SUCCESS, FAILURE, ...)
+
+    def count(self, event: tidings.Event) -> None:
+        if event.terminal:
+            self.outcomes[event.status or event.type] += 1
 
     def line(self) -> str:
         s = self.watch.stats
         parts = [f"{self.watch.provider}: {s.delivered} events"]
         if self.watch.kind == "tracker":
             parts.append(f"{s.streams_ended}/{s.streams} done, {s.streams - s.streams_ended} open")
+        if self.outcomes:
+            ended = " ".join(f"{status} {n}" for status, n in self.outcomes.most_common(5))
+            parts.append(f"terminal: {ended}")
         if s.dead_letters:
             parts.append(f"{s.dead_letters} dead-lettered")
         if s.retries:
@@ -106,6 +115,7 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
 
     def handler(event: tidings.Event) -> None:
         emit(event)
+        status.count(event)
         status.tick()
 
     async def ticker() -> None:

@@ -80,6 +80,3 @@ class WatchContext:
         if isinstance(value, (list, tuple)):
             return list(value)
         return [value]
-
-    def for_stream(self, stream: Stream) -> WatchContext:
-        return attrs.evolve(self, stream=stream)

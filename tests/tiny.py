@@ -117,7 +117,7 @@ class TinyFeed:
             when = tidings.parse_time(record["time"])
         except ValueError as exc:
             raise tidings.ParseError(f"bad time: {exc}", provider=self.name, record_id=record["id"]) from None
-        return Event(
+        return Event.make(
             provider=self.name,
             id=record["id"],
             subject=record["subject"],

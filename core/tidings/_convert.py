@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 converter = cattrs.Converter(forbid_extra_keys=False)
 _EPOCH = re.compile(r"-?\d+(\.\d+)?")
+_UTC = timezone.utc
+_fromisoformat = datetime.fromisoformat
 
 
 def parse_time(value: Any) -> datetime:
@@ -30,7 +32,7 @@ def parse_time(value: Any) -> datetime:
     """
     if value.__class__ is str:
         try:
-            dt = datetime.fromisoformat(value)  # Python 3.11 reads "Z" and fractions of any length
+            dt = _fromisoformat(value)  # Python 3.11 reads "Z" and fractions of any length
         except ValueError:
             text = value.strip()
             if _EPOCH.fullmatch(text):
@@ -38,7 +40,7 @@ def parse_time(value: Any) -> datetime:
             if text.endswith("z"):
                 text = text[:-1] + "Z"
             dt = datetime.fromisoformat(text)
-        if dt.tzinfo is timezone.utc:
+        if dt.tzinfo is _UTC:
             return dt
     elif isinstance(value, datetime):
         dt = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +22,12 @@ from tidings._errors import (
 )
 
 __all__ = ["HTTP", "parse_retry_after"]
+
+_fast_loads: Callable[[bytes], Any] | None
+try:  # the `fast` extra: decodes a large page about twice as fast as the standard library
+    from msgspec.json import decode as _fast_loads
+except ImportError:
+    _fast_loads = None
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -205,12 +211,23 @@ class HTTP:
         return self.json(response)
 
     def json(self, response: httpx.Response) -> Any:
-        """Decode a response's JSON body, treating an undecodable body as a transient fault."""
+        """Decode a response's JSON body, treating an undecodable body as a transient fault.
+
+        msgspec decodes when installed (the ``fast`` extra); a document it refuses but the standard
+        library reads (NaN, Infinity, lone surrogates, UTF-16) is read by ``json.loads``, so the
+        result never depends on the extra.
+        """
+        content = response.content
+        if _fast_loads is not None:
+            try:
+                return _fast_loads(content)
+            except ValueError:  # msgspec.DecodeError
+                pass
         try:
-            return json.loads(response.content)
+            return json.loads(content)
         except ValueError as exc:
             raise TransientError(
-                f"the response body is not JSON ({len(response.content)} bytes; truncated?): retrying",
+                f"the response body is not JSON ({len(content)} bytes; truncated?): retrying",
                 provider=self.provider,
                 url=response.request.url,
             ) from exc

@@ -15,6 +15,7 @@ load), ``TIDINGS_TRACE_PLUGINS=1`` (log every hook call to stderr).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import os
@@ -171,13 +172,18 @@ def _direct(impl: pluggy.HookImpl) -> Callable[..., Any]:
     return call
 
 
+@functools.cache
+def _spec_names(hook: str) -> tuple[str, ...]:
+    return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+
+
 def _positional(hook: str, impl: pluggy.HookImpl | None, caller: Callable[..., Any]) -> Callable[..., Any]:
     """A caller taking the hook's arguments by position, in the spec's order (the per-event hot path).
 
     With a single direct implementation it is the plugin's own function (or a lambda that drops the
     arguments it does not take); otherwise it maps the positions to keywords for pluggy.
     """
-    spec_names = tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+    spec_names = _spec_names(hook)
     if impl is None:
         return lambda *args: caller(**dict(zip(spec_names, args, strict=True)))
     if tuple(impl.argnames) == spec_names:
@@ -197,6 +203,7 @@ class ProviderHooks:
         others = {p for e in providers().values() if (p := e.plugin) is not entry.plugin}
         self._callers: dict[str, Callable[..., Any]] = {}
         self._positional: dict[str, Callable[..., Any]] = {}
+        self._direct: dict[str, pluggy.HookImpl] = {}
         for hook in PROVIDER_HOOKS:
             caller = pm.subset_hook_caller(hook, remove_plugins=others)
             impls = caller.get_hookimpls()
@@ -205,6 +212,7 @@ class ProviderHooks:
             if direct and not _TRACING:  # traced calls must go through pluggy to be seen
                 self._callers[hook] = _direct(impls[0])
                 self._positional[hook] = _positional(hook, impls[0], caller)
+                self._direct[hook] = impls[0]
             elif impls:
                 self._callers[hook] = caller
                 self._positional[hook] = _positional(hook, None, caller)
@@ -227,6 +235,31 @@ class ProviderHooks:
         """Like :meth:`caller`, taking the arguments by position in the spec's order (faster)."""
         self.caller(hook)  # a clear PluginError if nobody implements it
         return self._positional[hook]
+
+    def bound(self, hook: str, ctx: Any) -> Callable[..., Any]:
+        """Like :meth:`positional` with ``ctx`` given: takes the spec's other arguments by position.
+
+        The per-event hot path: for a direct implementation that does not take ``ctx`` this is the
+        plugin's own function (no wrapper at all); one that does gets a ``functools.partial``.
+        """
+        positional = self.positional(hook)
+        impl = self._direct.get(hook)
+        if impl is not None:
+            spec_names = _spec_names(hook)
+            if tuple(impl.argnames) == spec_names[1:]:
+                return impl.function  # type: ignore[no-any-return]
+            if tuple(impl.argnames) == spec_names:
+                return functools.partial(impl.function, ctx)
+        return functools.partial(positional, ctx)
+
+    def plain(self, hook: str) -> bool:
+        """True when only the provider implements ``hook``, with a plain (not ``async def``) function.
+
+        Its results can then be taken as they come, a page at a time (an odd one that returns an
+        awaitable anyway is caught by the caller's type check).
+        """
+        impl = self._direct.get(hook)
+        return impl is not None and not inspect.iscoroutinefunction(impl.function)
 
     def observes(self, hook: str) -> bool:
         return hook in self._observers

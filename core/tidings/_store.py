@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,7 +69,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._streams: dict[str, str] = {}
         self._states: dict[tuple[str, str], str] = {}
-        self._ids: dict[tuple[str, str], OrderedDict[str, None]] = {}
+        self._ids: dict[tuple[str, str], deque[list[str]]] = {}  # each commit's ids, oldest commit first
+        self._keep: dict[tuple[str, str], int] = {}
         self._letters: dict[str, dict[str, DeadLetter]] = {}
         self.commits = 0
 
@@ -85,7 +86,8 @@ class MemoryStore:
         if raw is None:
             return None
         state: dict[str, Any] = json.loads(raw)
-        state["ids"] = list(self._ids.get((watch, stream), ()))
+        ids = [i for chunk in self._ids.get((watch, stream), ()) for i in chunk]
+        state["ids"] = ids[-self._keep.get((watch, stream), len(ids)) :] if ids else ids
         return state
 
     async def commit(
@@ -98,10 +100,14 @@ class MemoryStore:
         keep: int = 10_000,
     ) -> None:
         self._states[(watch, stream)] = json.dumps(state)
-        ids = self._ids.setdefault((watch, stream), OrderedDict())
-        ids.update(dict.fromkeys(delivered_ids))
-        while len(ids) > keep:
-            ids.popitem(last=False)
+        key = (watch, stream)
+        chunks = self._ids.setdefault(key, deque())
+        if delivered_ids:
+            chunks.append(list(delivered_ids))
+        self._keep[key] = keep
+        held = sum(map(len, chunks))
+        while chunks and held - len(chunks[0]) >= keep:  # whole commits are dropped; `load` returns `keep`
+            held -= len(chunks.popleft())
         box = self._letters.setdefault(watch, {})
         for letter in dead_letters:
             box.setdefault(_letter_key(letter), letter)

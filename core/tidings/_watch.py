@@ -15,10 +15,10 @@ import contextlib
 import hashlib
 import inspect
 import json
+import operator
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -56,34 +56,50 @@ Handler = Callable[[Event], Any]
 
 
 class RecentIds:
-    """The ids delivered most recently, bounded (oldest forgotten first), and those not yet committed."""
+    """The ids delivered most recently (at least ``capacity`` of them), and those not yet committed.
 
-    __slots__ = ("_ids", "capacity", "fresh")
+    Two generations of sets: ids go into ``current``; when it holds ``capacity`` it becomes
+    ``previous`` and a new ``current`` starts, dropping the old ``previous`` whole. So the newest
+    ``capacity`` ids are always known, at most about twice that are held, and nothing is ever
+    trimmed one id at a time. A page whose ids are all new is taken with set operations in C.
+    """
+
+    __slots__ = ("capacity", "current", "fresh", "previous")
 
     def __init__(self, ids: Iterable[str] = (), capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._ids: OrderedDict[str, None] = OrderedDict.fromkeys(ids)
-        self.fresh: list[str] = []  # delivered since the last commit
-        self._trim()
+        newest = list(ids)[-capacity:]  # the store's ids, oldest first
+        self.previous: set[str] = set(newest)
+        self.current: set[str] = set()
+        self.fresh: list[str] = []  # delivered since the last commit, in order
 
     def __contains__(self, item: str) -> bool:
-        return item in self._ids
+        return item in self.current or item in self.previous
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self.current) + len(self.previous)
 
     def add(self, item: str) -> None:
-        self._ids[item] = None
-        self.fresh.append(item)
+        self.current.add(item)
+        if len(self.current) >= self.capacity:
+            self.previous, self.current = self.current, set()
 
-    def _trim(self) -> None:
-        ids = self._ids
-        while len(ids) > self.capacity:
-            ids.popitem(last=False)
+    def discard(self, item: str) -> None:
+        self.current.discard(item)
+        self.previous.discard(item)
+
+    def add_page(self, ids: list[str]) -> bool:
+        """Take every id of a page if none was seen before and none repeats; else take none, return False."""
+        page = set(ids)
+        if len(page) != len(ids) or not self.current.isdisjoint(page) or not self.previous.isdisjoint(page):
+            return False
+        self.current |= page
+        if len(self.current) >= self.capacity:
+            self.previous, self.current = self.current, set()
+        return True
 
     def take_fresh(self) -> list[str]:
         """The ids delivered since the last call (they go with the next commit)."""
-        self._trim()
         fresh, self.fresh = self.fresh, []
         return fresh
 
@@ -212,9 +228,10 @@ class _StreamRun:
         watch = self.watch
         hooks = watch._hooks
         ctx = self.ctx
-        parse = hooks.positional("parse_event")
-        fold = hooks.positional("checkpoint")
-        terminal = hooks.positional("is_terminal") if hooks.implements("is_terminal") else None
+        parse = hooks.bound("parse_event", ctx)
+        fold = hooks.bound("checkpoint", ctx)
+        terminal = hooks.bound("is_terminal", ctx) if hooks.implements("is_terminal") else None
+        whole_pages = hooks.plain("parse_event")
         keep_events = hooks.observes("page_committed")
         cursor_type = watch.info.cursor_type
         recent = self.recent
@@ -226,23 +243,29 @@ class _StreamRun:
             if page is None:
                 break
             stats.pages += 1
-            batch, ends_here = await self._new_events(page, parse, terminal)
-            delivered = len(batch)
+            batch, ids, ends_here = await self._new_events(page, parse, terminal, whole_pages)
+            delivered = offered = len(batch)
             if batch:
                 try:
                     delivered = yield batch
                 except _Delivered as stop:
                     delivered = stop.count
+            if delivered < offered:  # their ids were taken as delivered when parsed: not so
+                for event_id in ids[delivered:]:
+                    recent.discard(event_id)
+                batch, ids = batch[:delivered], ids[:delivered]
+            recent.fresh.extend(ids)
             running = self.cursor
-            for event in batch[:delivered]:
-                recent.add(event.id)
-                running = fold(ctx, running, event)
+            for event in batch:
+                running = fold(running, event)
                 if running.__class__ is not cursor_type:
                     running = await _settle(running)
-                if event.terminal and self.open is not None:
-                    self.open.discard(event.subject)  # type: ignore[arg-type]
+            if self.open is not None:
+                for event in batch:
+                    if event.terminal:
+                        self.open.discard(event.subject)  # type: ignore[arg-type]
             stats.delivered += delivered
-            complete = delivered == len(batch) and not ends_here
+            complete = delivered == offered and not ends_here
             if complete:
                 self.cursor = page.advance(running) if page.advance is not None else running
                 if self.open is not None and page.ended:
@@ -253,11 +276,11 @@ class _StreamRun:
                 self.ended = True
                 stats.streams_ended += 1
             if delivered or self.letters or page.advance is not None or page.ended or self.ended:
-                await self._commit(batch[:delivered] if keep_events else ())
+                await self._commit(batch if keep_events else ())
             if self.ended:
                 with anyio.CancelScope(shield=True):
                     await hooks.observe("stream_ended", ctx=ctx)
-            if delivered < len(batch):
+            if delivered < offered:
                 return  # the consumer stopped
             # a poll is a run of pages ending with one that has no `more`
             poll_found_new = poll_found_new or delivered > 0
@@ -271,40 +294,90 @@ class _StreamRun:
             poll_found_new = False
 
     async def _new_events(
-        self, page: Page, parse: Callable[..., Any], terminal: Callable[..., Any] | None
-    ) -> tuple[list[Event], bool]:
+        self, page: Page, parse: Callable[..., Any], terminal: Callable[..., Any] | None, whole_pages: bool
+    ) -> tuple[list[Event], list[str], bool]:
         """Parse a page: new events only (dead-letter the unparseable), cut after the one that ends the stream.
 
-        :return: the events, and whether the stream ends with the last of them.
+        The ids of the events returned are added to the recent ids at once (the caller takes
+        back those the consumer did not get to). A feed's page whose ``parse_event`` is a plain
+        function is parsed and de-duplicated with C-level loops (``map``, set operations); a tracker's
+        is read one record at a time, since nothing after the event that ends it is read.
+
+        :return: the events, their ids, and whether the stream ends with the last of them.
         """
-        ctx = self.ctx
+        records = page.records
+        if records.__class__ is not list and not isinstance(records, (list, tuple)):
+            records = list(records)
         recent = self.recent
-        batch: list[Event] = []
-        in_page: set[str] = set()
-        still_open = None if self.open is None else set(self.open)
-        for record in page.records:
+        if whole_pages and self.open is None:
+            events = self._parse_page(records, parse)
             try:
-                event = parse(ctx, record)
+                ids = list(map(_event_id, events))
+            except AttributeError:  # an awaitable among them: read the page one record at a time
+                for event in events:
+                    if inspect.iscoroutine(event):
+                        event.close()
+            else:
+                if terminal is None and recent.add_page(ids):  # the common case: every event is new
+                    return events, ids, False
+                batch: list[Event] = []
+                batch_ids: list[str] = []
+                for event in events:
+                    await self._admit(event, recent, batch, batch_ids, terminal, None)
+                return batch, batch_ids, False
+        batch = []
+        batch_ids = []
+        still_open = None if self.open is None else set(self.open)
+        for record in records:
+            try:
+                event = parse(record)
                 if event.__class__ is not Event:
                     event = await _settle(event)
             except ParseError as exc:
                 self.dead_letter(str(exc), record)
                 continue
-            event_id = event.id
-            if event_id in recent or event_id in in_page:
-                self.watch.stats.duplicates += 1
-                continue
-            in_page.add(event_id)
-            if terminal is not None and not event.terminal:
-                verdict = terminal(ctx, event)
-                if verdict is not None and verdict is not False and (verdict is True or await _settle(verdict)):
-                    event = attrs.evolve(event, terminal=True)
-            batch.append(event)
-            if event.terminal and still_open is not None:
-                still_open.discard(event.subject)  # type: ignore[arg-type]
-                if not still_open:
-                    return batch, True  # every subject ended: nothing after this event belongs to the watch
-        return batch, False
+            if await self._admit(event, recent, batch, batch_ids, terminal, still_open):
+                return batch, batch_ids, True  # every subject ended: nothing after this event belongs to the watch
+        return batch, batch_ids, False
+
+    def _parse_page(self, records: Sequence[Any], parse: Callable[[Any], Any]) -> list[Any]:
+        """``parse`` over every record in a C-level loop; a ParseError sets its record aside and the loop goes on."""
+        events: list[Any] = []
+        rest = iter(records)
+        failed = 0
+        while True:
+            try:
+                events.extend(map(parse, rest))  # keeps what it appended when a record fails
+                return events
+            except ParseError as exc:
+                self.dead_letter(str(exc), records[len(events) + failed])
+                failed += 1
+
+    async def _admit(
+        self,
+        event: Event,
+        recent: RecentIds,
+        batch: list[Event],
+        ids: list[str],
+        terminal: Callable[..., Any] | None,
+        still_open: set[str] | None,
+    ) -> bool:
+        """Add ``event`` to the batch unless it was delivered already; True when it ends the stream."""
+        event_id = event.id
+        if event_id in recent:
+            self.watch.stats.duplicates += 1
+            return False
+        recent.add(event_id)
+        if terminal is not None and not event.terminal:
+            verdict = terminal(event)
+            if verdict is not None and verdict is not False and (verdict is True or await _settle(verdict)):
+                event = attrs.evolve(event, terminal=True)
+        batch.append(event)
+        ids.append(event_id)
+        if event.terminal and still_open is not None:
+            still_open.discard(event.subject)  # type: ignore[arg-type]
+            return not still_open
+        return False
 
     async def events(self) -> AsyncGenerator[Event, None]:
         """This stream's new events one by one; an event is delivered when the next is asked for.
@@ -334,6 +407,9 @@ class _StreamRun:
                     batch = await batches.asend(delivered)
                 except StopAsyncIteration:
                     return
+
+
+_event_id = operator.attrgetter("id")
 
 
 class _Delivered(Exception):  # a message to the batch generator, not an error

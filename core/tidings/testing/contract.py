@@ -69,8 +69,9 @@ class KillableStore(tidings.MemoryStore):
 
     def committed_ids(self) -> set[str]:
         ids: set[str] = set()
-        for kept in self._ids.values():
-            ids.update(kept)
+        for chunks in self._ids.values():
+            for chunk in chunks:
+                ids.update(chunk)
         return ids
 
 

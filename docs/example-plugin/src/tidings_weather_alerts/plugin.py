@@ -59,7 +59,7 @@ def parse_event(record: Any) -> Event:
         issued_at = tidings.parse_time(record["issued_at"])
     except ValueError as exc:
         raise tidings.ParseError(f"bad issued_at: {exc}", provider=PROVIDER, record_id=str(record["id"])) from None
-    return Event(
+    return Event.make(
         provider=PROVIDER,
         id=str(record["id"]),
         subject=str(record["area"]),

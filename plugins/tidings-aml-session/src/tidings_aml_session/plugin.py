@@ -245,7 +245,7 @@ def parse_event(record: Any) -> Event:
         else SessionState(session_id=session_id, status=str(session_status or ""), results=entity_states(session)),
         saved_to=str(record["savedTo"]) if record.get("savedTo") else None,
     )
-    return Event(
+    return Event.make(
         provider=PROVIDER,
         id=rid,
         subject=session_id,

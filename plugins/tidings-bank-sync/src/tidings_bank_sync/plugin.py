@@ -312,7 +312,7 @@ def parse_event(ctx: WatchContext, record: Any) -> Event:
     except (ValueError, OverflowError, OSError) as exc:
         raise tidings.ParseError(f"bad creation_date: {exc}", provider=PROVIDER, record_id=event_id) from None
     status = resource.get("status")
-    return Event(
+    return Event.make(
         provider=PROVIDER,
         id=event_id,
         subject=connection_of(record, ctx.stream.subjects),

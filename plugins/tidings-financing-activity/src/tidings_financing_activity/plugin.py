@@ -224,7 +224,7 @@ def parse_event(record: Any) -> Event:
     if isinstance(record, EnrichedRecord):
         typed = tidings.structure(record, ActivityEvent, provider=NAME, record_id=event_id)
         extra["record"] = attrs.evolve(typed, follow_up=record.follow_up)
-    return Event(
+    return Event.make(
         provider=NAME,
         id=event_id,
         subject=None if subject is None else str(subject),

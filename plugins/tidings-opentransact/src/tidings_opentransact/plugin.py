@@ -272,7 +272,7 @@ def parse_event(record: Any) -> Event:
         occurred_at = parse_time(attributes["created-at"])
     except (TypeError, ValueError) as exc:
         raise ParseError(f"'attributes.created-at' is not a time: {exc}", provider=PROVIDER, record_id=rid) from None
-    return Event(
+    return Event.make(
         provider=PROVIDER,
         id=rid,
         subject=_subject(record),

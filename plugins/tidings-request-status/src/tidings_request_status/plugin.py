@@ -191,7 +191,7 @@ def parse_event(ctx: WatchContext, record: Any) -> Event:
         raise tidings.ParseError(
             "requestId and status must be non-empty strings", provider=NAME, record_id=str(inner_id)
         )
-    return Event(
+    return Event.make(
         provider=NAME,
         id=f"{inner_id}:{status}",
         subject=inner_id,
@@ -268,7 +268,7 @@ def _error_event(ctx: WatchContext, record: Mapping[str, Any]) -> Event:
     request_id = ctx.stream.key
     code = str(record["errorCode"])
     unknown = code in _codes(ctx, "unknown_codes", DEFAULT_UNKNOWN_CODES)
-    return Event(
+    return Event.make(
         provider=NAME,
         id=f"{request_id}:{code}",
         subject=request_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -86,5 +87,5 @@ def test_two_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     rows = dict(con.execute("SELECT watch, state FROM streams").fetchall())
     assert set(rows) == {"w0", "w1"} and all('"cursor": 199' in v for v in rows.values())
     for k in ("w0", "w1"):  # the recent ids: the last 50, in order
-        ids = [i for (i,) in con.execute("SELECT id FROM delivered WHERE watch=? ORDER BY seq", (k,))]
-        assert ids == [str(i) for i in range(150, 200)]
+        chunks = con.execute("SELECT ids FROM delivered_ids WHERE watch=? ORDER BY seq", (k,))
+        assert [i for (text,) in chunks for i in json.loads(text)] == [str(i) for i in range(150, 200)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
@@ -234,3 +235,51 @@ async def test_a_body_that_is_not_json_is_transient_with_either_decoder(
             await http.get_json("x")
     finally:
         await http.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_sqlite_store_keeps_the_newest_ids_a_row_per_commit(tmp_path: Any) -> None:
+    store = tidings.SQLiteStore(tmp_path / "cp.sqlite3")
+    try:
+        for page in range(30):
+            ids = [f"p{page}-{i}" for i in range(10)]
+            await store.commit("w", "s", {"cursor": {}, "open": None, "ended": False}, (), ids, keep=25)
+            state = await store.load("w", "s")
+            assert state is not None
+            newest = [f"p{p}-{i}" for p in range(page + 1) for i in range(10)][-25:]
+            held = state["ids"]
+            assert held[-25:] == newest and len(held) < 25 + 10  # whole commits: at most one more than needed
+    finally:
+        await store.aclose()
+    rows = sqlite3.connect(tmp_path / "cp.sqlite3").execute("SELECT COUNT(*) FROM delivered_ids").fetchone()
+    assert rows == (3,)
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_file_of_tidings_0_1_keeps_its_recent_ids(tmp_path: Any) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        """
+        CREATE TABLE watches (watch TEXT PRIMARY KEY, streams TEXT NOT NULL);
+        CREATE TABLE streams (watch TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL,
+            updated_at TEXT NOT NULL, PRIMARY KEY (watch, stream));
+        CREATE TABLE delivered (watch TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,
+            PRIMARY KEY (watch, stream, seq));
+        INSERT INTO streams VALUES ('w', '1/', '{"cursor": 7, "open": null, "ended": false}', '2026-01-01');
+        INSERT INTO delivered VALUES ('w', '1/', 2, 'b'), ('w', '1/', 1, 'a'), ('w', '1/', 3, 'c');
+        """
+    )
+    old.commit()
+    old.close()
+    store = tidings.SQLiteStore(path)
+    try:
+        state = await store.load("w", "1/")
+        assert state is not None and state["cursor"] == 7 and state["ids"] == ["a", "b", "c"]
+        await store.commit("w", "1/", {"cursor": 8, "open": None, "ended": False}, (), ["d"], keep=3)
+        state = await store.load("w", "1/")
+        assert state is not None and state["ids"][-3:] == ["b", "c", "d"]
+    finally:
+        await store.aclose()
+    tables = {name for (name,) in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "delivered" not in tables

@@ -89,6 +89,7 @@ class HTTP:
         self.limiter = limiter
         self.headers = dict(headers or {})
         self.requests_sent = 0
+        self._joined: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         return f"HTTP(provider={self.provider!r}, base_url={safe_url(self.base_url)!r})"
@@ -106,7 +107,12 @@ class HTTP:
                     url=url,
                 )
             return url
-        return self.base_url.join(text.lstrip("/"))
+        joined = self._joined.get(text)
+        if joined is None:  # httpx's URL.join is slow next to a dict lookup; a feed asks for the same few paths
+            joined = self.base_url.join(text.lstrip("/"))
+            if len(self._joined) < 1024:
+                self._joined[text] = joined
+        return joined
 
     async def request(
         self,

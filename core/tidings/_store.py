@@ -33,9 +33,9 @@ class CheckpointStore(Protocol):
     ``state`` is a JSON-able dict ``{"cursor": ..., "open": [...] | None, "ended": bool}``;
     ``streams`` is ``{"run": n, "streams": [...]}``: the run number and the streams ``start`` returned.
     ``commit`` writes, atomically, the state, the page's dead letters and the ids delivered
-    since the last commit; the store keeps the ``keep`` most recent ids of each stream, and
-    ``load`` returns them (oldest first) under ``"ids"``. Only the new ids are written, so a
-    commit costs what the page holds, not the size of the de-duplication window.
+    since the last commit; the store keeps (at least) the ``keep`` most recent ids of each
+    stream, and ``load`` returns them (oldest first) under ``"ids"``. Only the new ids are
+    written, so a commit costs what the page holds, not the size of the de-duplication window.
     """
 
     async def load_streams(self, watch: str) -> dict[str, Any] | None: ...
@@ -125,8 +125,8 @@ CREATE TABLE IF NOT EXISTS watches (watch TEXT PRIMARY KEY, streams TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS streams (
     watch TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (watch, stream));
-CREATE TABLE IF NOT EXISTS delivered (
-    watch TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS delivered_ids (
+    watch TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, n INTEGER NOT NULL, ids TEXT NOT NULL,
     PRIMARY KEY (watch, stream, seq));
 CREATE TABLE IF NOT EXISTS dead_letters (
     watch TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
@@ -149,6 +149,28 @@ def _use_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
             time.sleep(0.05)
 
 
+def _migrate_delivered(db: sqlite3.Connection) -> None:
+    """Move the recent ids of a file written by tidings 0.1 (a row per id) to a row per commit."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        old = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='delivered'").fetchone()
+        if old is not None:
+            streams = db.execute("SELECT DISTINCT watch, stream FROM delivered").fetchall()
+            for watch, stream in streams:
+                ids = [i for (i,) in db.execute(
+                    "SELECT id FROM delivered WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
+                )]
+                db.execute(
+                    "INSERT INTO delivered_ids(watch, stream, seq, n, ids) VALUES(?, ?, 0, ?, ?)",
+                    (watch, stream, len(ids), json.dumps(ids)),
+                )
+            db.execute("DROP TABLE delivered")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class SQLiteStore:
     """A SQLite file in WAL mode. Several processes may open the same file.
 
@@ -166,6 +188,7 @@ class SQLiteStore:
             _use_wal(self._db)
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(_SCHEMA)
+            _migrate_delivered(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the checkpoint store {str(self.path)!r}: {exc}") from exc
         self._lock = threading.Lock()
@@ -203,16 +226,16 @@ class SQLiteStore:
     async def load(self, watch: str, stream: str) -> dict[str, Any] | None:
         def read() -> tuple[Any, list[Any]]:
             row = self._db.execute("SELECT state FROM streams WHERE watch=? AND stream=?", (watch, stream)).fetchone()
-            ids = self._db.execute(
-                "SELECT id FROM delivered WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
+            chunks = self._db.execute(
+                "SELECT ids FROM delivered_ids WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
             ).fetchall()
-            return row, ids
+            return row, chunks
 
-        row, ids = await self._run(read)
+        row, chunks = await self._run(read)
         if row is None:
             return None
         state: dict[str, Any] = json.loads(row[0])
-        state["ids"] = [i for (i,) in ids]
+        state["ids"] = [i for (text,) in chunks for i in json.loads(text)]
         return state
 
     async def commit(
@@ -226,6 +249,7 @@ class SQLiteStore:
     ) -> None:
         text = json.dumps(state)
         new_ids = list(delivered_ids)
+        ids_text = json.dumps(new_ids)
         now = datetime.now(timezone.utc).isoformat()
         letters = [
             (watch, d.stream, _letter_key(d), d.reason, json.dumps(d.raw, default=str), d.at.isoformat())
@@ -242,17 +266,24 @@ class SQLiteStore:
                     (watch, stream, text, now),
                 )
                 if new_ids:
-                    (top,) = db.execute(
-                        "SELECT COALESCE(MAX(seq), 0) FROM delivered WHERE watch=? AND stream=?", (watch, stream)
-                    ).fetchone()
-                    db.executemany(
-                        "INSERT INTO delivered(watch, stream, seq, id) VALUES(?, ?, ?, ?)",
-                        [(watch, stream, top + 1 + n, i) for n, i in enumerate(new_ids)],
-                    )
+                    # one row per commit (its ids as JSON), not one per id: a page of 1,000 ids costs one insert
+                    sizes = db.execute(
+                        "SELECT seq, n FROM delivered_ids WHERE watch=? AND stream=? ORDER BY seq DESC", (watch, stream)
+                    ).fetchall()
+                    top = sizes[0][0] if sizes else 0
                     db.execute(
-                        "DELETE FROM delivered WHERE watch=? AND stream=? AND seq <= ?",
-                        (watch, stream, top + len(new_ids) - keep),
+                        "INSERT INTO delivered_ids(watch, stream, seq, n, ids) VALUES(?, ?, ?, ?, ?)",
+                        (watch, stream, top + 1, len(new_ids), ids_text),
                     )
+                    held = len(new_ids)
+                    for seq, n in sizes:  # newest first: drop the commits wholly older than the newest `keep` ids
+                        if held >= keep:
+                            db.execute(
+                                "DELETE FROM delivered_ids WHERE watch=? AND stream=? AND seq <= ?",
+                                (watch, stream, seq),
+                            )
+                            break
+                        held += n
                 if letters:
                     db.executemany(
                         "INSERT OR IGNORE INTO dead_letters(watch, stream, key, reason, raw, at) "

@@ -615,20 +615,31 @@ class Watch:
 
         The wait doubles from ``retry_base_wait`` up to ``retry_max_wait`` (full jitter); a
         ``Retry-After`` the server sent is a floor. After ``max_retries`` retries: RetriesExhausted.
+        The first attempt runs before any retry machinery is set up (most calls need no retry).
         """
+        try:
+            return await await_me_maybe(call())
+        except TransientError as exc:
+            first = exc
+        if self.max_retries < 1:
+            raise self._exhausted(first) from first
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
+        def delay(attempt: int, exc: BaseException | None) -> float:
+            """The wait after failed attempt number ``attempt``."""
             retry_after = getattr(exc, "retry_after", None) or 0.0
-            backoff = min(self.retry_max_wait, self.retry_base_wait * 2 ** (state.attempt_number - 1))
+            backoff = min(self.retry_max_wait, self.retry_base_wait * 2 ** (attempt - 1))
             return max(float(retry_after), random.uniform(0, backoff))
 
-        def count(state: RetryCallState) -> None:
+        def count(state: RetryCallState | None = None) -> None:
             self.stats.retries += 1
 
+        # the first attempt failed above: wait as after attempt 1, then at most max_retries attempts more
+        # (tenacity numbers them from 1 again, hence the + 1)
+        count()
+        await anyio.sleep(delay(1, first))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait,
+            stop=stop_after_attempt(self.max_retries),
+            wait=lambda state: delay(state.attempt_number + 1, state.outcome.exception() if state.outcome else None),
             retry=retry_if_exception_type(TransientError),
             sleep=anyio.sleep,
             before_sleep=count,
@@ -639,11 +650,14 @@ class Watch:
                     result = await await_me_maybe(call())
         except RetryError as exc:
             last = exc.last_attempt.exception()
-            raise RetriesExhausted(
-                f"gave up after {self.max_retries + 1} attempts: {last}; the position is saved, run again to resume",
-                provider=self.provider,
-            ) from last
+            raise self._exhausted(last) from last
         return result
+
+    def _exhausted(self, last: BaseException | None) -> RetriesExhausted:
+        return RetriesExhausted(
+            f"gave up after {self.max_retries + 1} attempts: {last}; the position is saved, run again to resume",
+            provider=self.provider,
+        )
 
     async def _make_auth(self) -> httpx.Auth | None:
         if self._auth is not None:

@@ -84,10 +84,6 @@ class RecentIds:
         if len(self.current) >= self.capacity:
             self.previous, self.current = self.current, set()
 
-    def discard(self, item: str) -> None:
-        self.current.discard(item)
-        self.previous.discard(item)
-
     def add_page(self, ids: list[str]) -> bool:
         """Take every id of a page if none was seen before and none repeats; else take none, return False."""
         page = set(ids)
@@ -250,10 +246,8 @@ class _StreamRun:
                     delivered = yield batch
                 except _Delivered as stop:
                     delivered = stop.count
-            if delivered < offered:  # their ids were taken as delivered when parsed: not so
-                for event_id in ids[delivered:]:
-                    recent.discard(event_id)
-                batch, ids = batch[:delivered], ids[:delivered]
+            if delivered < offered:  # the consumer stopped: this stream ends after this commit, so the ids
+                batch, ids = batch[:delivered], ids[:delivered]  # of the rest, taken when parsed, go nowhere
             recent.fresh.extend(ids)
             running = self.cursor
             for event in batch:
@@ -298,10 +292,10 @@ class _StreamRun:
     ) -> tuple[list[Event], list[str], bool]:
         """Parse a page: new events only (dead-letter the unparseable), cut after the one that ends the stream.
 
-        The ids of the events returned are added to the recent ids at once (the caller takes
-        back those the consumer did not get to). A feed's page whose ``parse_event`` is a plain
-        function is parsed and de-duplicated with C-level loops (``map``, set operations); a tracker's
-        is read one record at a time, since nothing after the event that ends it is read.
+        The ids of the events returned are added to the recent ids at once. A feed's page whose
+        ``parse_event`` is a plain function is parsed and de-duplicated with C-level loops (``map``,
+        set operations); a tracker's is read one record at a time, since nothing after the event
+        that ends it is read.
 
         :return: the events, their ids, and whether the stream ends with the last of them.
         """

@@ -234,7 +234,14 @@ class _StreamRun:
         stats = watch.stats
         delay = backoff = 0.0
         poll_found_new = False
+        page: Page | None = None
+        batch: list[Event] = []
+        ids: list[str] = []
         while not self.ended and not watch._stopping:
+            # let the last page go before the next is fetched: its memory is reused while decoding,
+            # and the garbage collector does not walk it again
+            page = None
+            batch, ids = [], []
             page = await self._next_page(delay)
             if page is None:
                 break
@@ -862,6 +869,7 @@ class Watch:
                     with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
                         await batches.athrow(_Delivered(delivered))
                     raise
+                batch = []  # the delivered page need not outlive its commit
                 try:
                     batch = await batches.asend(delivered)
                 except StopAsyncIteration:

@@ -404,6 +404,7 @@ class _StreamRun:
                     with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
                         await batches.athrow(_Delivered(delivered))
                     raise
+                batch = []  # the delivered page need not outlive its commit
                 try:
                     batch = await batches.asend(delivered)
                 except StopAsyncIteration:

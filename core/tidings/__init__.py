@@ -7,7 +7,7 @@ starts with ``_`` is private.
 from __future__ import annotations
 
 from tidings._auth import ApiKeyHeader, BasicAuth, BearerToken, OAuth2ClientCredentials
-from tidings._context import WatchContext
+from tidings._context import WatchContext, param
 from tidings._convert import converter, format_time, parse_time, rename_fields, require, structure
 from tidings._errors import (
     AuthenticationError,
@@ -74,6 +74,7 @@ __all__ = [
     "follow_all",
     "format_time",
     "hookimpl",
+    "param",
     "parse_retry_after",
     "parse_time",
     "providers",

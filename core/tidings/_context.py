@@ -15,7 +15,19 @@ from tidings._models import Stream
 if TYPE_CHECKING:
     from tidings._http import HTTP
 
-__all__ = ["WatchContext"]
+__all__ = ["WatchContext", "param"]
+
+
+def param(params: Mapping[str, Any], name: str, default: Any = None) -> Any:
+    """One parameter's value from ``--param`` values: the last one if it was repeated, else ``default``.
+
+    ``WatchContext.param`` in hooks that have a context; this in ``make_auth``, which gets the
+    plain mapping (it runs before the HTTP client, and so the context, exists).
+    """
+    value = params.get(name, default)
+    if isinstance(value, (list, tuple)):
+        return value[-1] if value else default
+    return value
 
 
 async def _call_once(call: Callable[[], Any]) -> Any:
@@ -63,14 +75,9 @@ class WatchContext:
 
     def param(self, name: str, default: Any = None, *, required: bool = False) -> Any:
         """One parameter's value (the last one if it was repeated)."""
-        if name not in self.params:
-            if required:
-                raise ConfigurationError(f"missing parameter: add --param {name}=VALUE", provider=self.provider)
-            return default
-        value = self.params[name]
-        if isinstance(value, (list, tuple)):
-            return value[-1] if value else default
-        return value
+        if required and name not in self.params:
+            raise ConfigurationError(f"missing parameter: add --param {name}=VALUE", provider=self.provider)
+        return param(self.params, name, default)
 
     def param_list(self, name: str) -> list[Any]:
         """Every value a parameter was given, as a list (empty when absent)."""

@@ -86,9 +86,8 @@ def provider_info() -> ProviderInfo:
 
 
 def _last(params: Mapping[str, Any], name: str) -> str | None:
-    value = params.get(name)
-    if isinstance(value, (list, tuple)):
-        value = value[-1] if value else None
+    """``tidings.param``, with an empty value taken as absent (``--param scope=`` keeps the default)."""
+    value = tidings.param(params, name)
     return None if value in (None, "") else str(value)
 
 

@@ -79,13 +79,6 @@ def provider_info() -> ProviderInfo:
     )
 
 
-def _one(params: Mapping[str, Any], name: str) -> Any:
-    value = params.get(name)
-    if isinstance(value, (list, tuple)):
-        return value[-1] if value else None
-    return value
-
-
 def _flag(value: Any, default: bool, name: str) -> bool:
     if value is None or value == "":
         return default
@@ -101,17 +94,17 @@ def _flag(value: Any, default: bool, name: str) -> bool:
 
 @hookimpl
 def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
-    client_id = _one(params, "client_id")
-    client_secret = _one(params, "client_secret")
+    client_id = tidings.param(params, "client_id")
+    client_secret = tidings.param(params, "client_secret")
     if client_id and client_secret:
-        body = str(_one(params, "token_body") or "form").lower()
+        body = str(tidings.param(params, "token_body") or "form").lower()
         if body not in ("form", "json"):
             raise tidings.ConfigurationError("--param token_body must be form or json", provider=PROVIDER)
         return tidings.OAuth2ClientCredentials(
-            str(_one(params, "token_url") or TOKEN_URL),
+            str(tidings.param(params, "token_url") or TOKEN_URL),
             str(client_id),
             str(client_secret),
-            scope=_one(params, "scope"),
+            scope=tidings.param(params, "scope"),
             form=body == "form",
         )
     if client_id or client_secret:
@@ -126,7 +119,7 @@ def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None
 
 async def _retrying(ctx: WatchContext, send: Callable[[int], Awaitable[Any]]) -> Any:
     """Run ``send(attempt)`` again on transient faults (start is not retried by the engine)."""
-    attempts = int(_one(ctx.params, "start_attempts") or START_ATTEMPTS)
+    attempts = int(tidings.param(ctx.params, "start_attempts") or START_ATTEMPTS)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

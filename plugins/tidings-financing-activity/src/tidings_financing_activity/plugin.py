@@ -77,13 +77,6 @@ def format_after(when: datetime) -> str:
     return f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 1000:03d}Z"
 
 
-def _param(params: Mapping[str, Any], name: str) -> Any:
-    value = params.get(name)
-    if isinstance(value, (list, tuple)):
-        return value[-1] if value else None
-    return value
-
-
 def _limit(ctx: WatchContext) -> int:
     if ctx.page_size:
         return int(ctx.page_size)
@@ -150,14 +143,17 @@ def provider_info() -> ProviderInfo:
 
 @hookimpl
 def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
-    client_id = _param(params, "client_id")
+    client_id = tidings.param(params, "client_id")
     if not client_id:
         return None  # the core sends --token as a static bearer token
-    secret = _param(params, "client_secret")
+    secret = tidings.param(params, "client_secret")
     if not secret:
         raise tidings.ConfigurationError("client_id needs --param client_secret=…", provider=NAME)
     return FinancingOAuth(
-        _param(params, "token_url") or None, str(client_id), str(secret), audience=_param(params, "audience")
+        tidings.param(params, "token_url") or None,
+        str(client_id),
+        str(secret),
+        audience=tidings.param(params, "audience"),
     )
 
 

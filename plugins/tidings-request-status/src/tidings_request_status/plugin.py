@@ -98,7 +98,7 @@ def provider_info() -> ProviderInfo:
 @hookimpl
 def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
     """A bearer token by default; ``--param auth_header=X-API-Key`` sends it in that header instead."""
-    header = _last(params.get("auth_header"))
+    header = tidings.param(params, "auth_header")
     if token and header:
         return tidings.ApiKeyHeader(token, str(header))
     return None
@@ -412,9 +412,3 @@ def _codes(ctx: WatchContext, name: str, default: tuple[str, ...]) -> frozenset[
     if value is None:
         return frozenset(default)
     return frozenset(c.strip() for c in str(value).split(",") if c.strip())
-
-
-def _last(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return value[-1] if value else None
-    return value

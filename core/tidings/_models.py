@@ -119,7 +119,7 @@ class Event:
     ``record_type`` with the core's cattrs converter) unless the plugin gave it.
 
     A frozen, slotted attrs class (``attrs.fields``, ``attrs.evolve``, equality and
-    hashing as usual), built about three times faster than attrs' frozen ``__init__``
+    hashing as usual), built two to three times faster than attrs' frozen ``__init__``
     builds one, since a watch builds one per event: see :meth:`__new__`. Not meant to be
     subclassed: put provider data in the typed record.
     """

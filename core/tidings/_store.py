@@ -71,6 +71,7 @@ class MemoryStore:
         self._states: dict[tuple[str, str], str] = {}
         self._ids: dict[tuple[str, str], deque[list[str]]] = {}  # each commit's ids, oldest commit first
         self._keep: dict[tuple[str, str], int] = {}
+        self._held: dict[tuple[str, str], int] = {}  # ids in `_ids`, per stream
         self._letters: dict[str, dict[str, DeadLetter]] = {}
         self.commits = 0
 
@@ -102,12 +103,14 @@ class MemoryStore:
         self._states[(watch, stream)] = json.dumps(state)
         key = (watch, stream)
         chunks = self._ids.setdefault(key, deque())
+        held = self._held.get(key, 0)
         if delivered_ids:
             chunks.append(list(delivered_ids))
+            held += len(delivered_ids)
         self._keep[key] = keep
-        held = sum(map(len, chunks))
         while chunks and held - len(chunks[0]) >= keep:  # whole commits are dropped; `load` returns `keep`
             held -= len(chunks.popleft())
+        self._held[key] = held
         box = self._letters.setdefault(watch, {})
         for letter in dead_letters:
             box.setdefault(_letter_key(letter), letter)
@@ -126,7 +129,7 @@ CREATE TABLE IF NOT EXISTS streams (
     watch TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (watch, stream));
 CREATE TABLE IF NOT EXISTS delivered_ids (
-    watch TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, n INTEGER NOT NULL, ids TEXT NOT NULL,
+    watch TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, ids TEXT NOT NULL,
     PRIMARY KEY (watch, stream, seq));
 CREATE TABLE IF NOT EXISTS dead_letters (
     watch TEXT NOT NULL, stream TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL,
@@ -160,9 +163,12 @@ def _migrate_delivered(db: sqlite3.Connection) -> None:
                 ids = [i for (i,) in db.execute(
                     "SELECT id FROM delivered WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
                 )]
+                (top,) = db.execute(
+                    "SELECT MAX(seq) FROM delivered WHERE watch=? AND stream=?", (watch, stream)
+                ).fetchone()
                 db.execute(
-                    "INSERT INTO delivered_ids(watch, stream, seq, n, ids) VALUES(?, ?, 0, ?, ?)",
-                    (watch, stream, len(ids), json.dumps(ids)),
+                    "INSERT INTO delivered_ids(watch, stream, seq, ids) VALUES(?, ?, ?, ?)",
+                    (watch, stream, top, json.dumps(ids)),
                 )
             db.execute("DROP TABLE delivered")
         db.execute("COMMIT")
@@ -266,24 +272,21 @@ class SQLiteStore:
                     (watch, stream, text, now),
                 )
                 if new_ids:
-                    # one row per commit (its ids as JSON), not one per id: a page of 1,000 ids costs one insert
-                    sizes = db.execute(
-                        "SELECT seq, n FROM delivered_ids WHERE watch=? AND stream=? ORDER BY seq DESC", (watch, stream)
-                    ).fetchall()
-                    top = sizes[0][0] if sizes else 0
+                    # One row per commit (its ids as JSON), not one per id: a page of 1,000 ids is one insert.
+                    # A row's seq is the number of ids delivered up to its last one, so the rows wholly older
+                    # than the newest `keep` ids are one key range.
+                    (top,) = db.execute(
+                        "SELECT COALESCE(MAX(seq), 0) FROM delivered_ids WHERE watch=? AND stream=?", (watch, stream)
+                    ).fetchone()
+                    last = top + len(new_ids)
                     db.execute(
-                        "INSERT INTO delivered_ids(watch, stream, seq, n, ids) VALUES(?, ?, ?, ?, ?)",
-                        (watch, stream, top + 1, len(new_ids), ids_text),
+                        "INSERT INTO delivered_ids(watch, stream, seq, ids) VALUES(?, ?, ?, ?)",
+                        (watch, stream, last, ids_text),
                     )
-                    held = len(new_ids)
-                    for seq, n in sizes:  # newest first: drop the commits wholly older than the newest `keep` ids
-                        if held >= keep:
-                            db.execute(
-                                "DELETE FROM delivered_ids WHERE watch=? AND stream=? AND seq <= ?",
-                                (watch, stream, seq),
-                            )
-                            break
-                        held += n
+                    db.execute(
+                        "DELETE FROM delivered_ids WHERE watch=? AND stream=? AND seq <= ?",
+                        (watch, stream, last - keep),
+                    )
                 if letters:
                     db.executemany(
                         "INSERT OR IGNORE INTO dead_letters(watch, stream, key, reason, raw, at) "

@@ -6,7 +6,7 @@ import builtins
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -120,7 +120,7 @@ class Event:
 
     A frozen, slotted attrs class (``attrs.fields``, ``attrs.evolve``, equality and
     hashing as usual), built two to three times faster than attrs' frozen ``__init__``
-    builds one, since a watch builds one per event: see :meth:`__new__`. Not meant to be
+    builds one, since a watch builds one per event: see :meth:`make`. Not meant to be
     subclassed: put provider data in the typed record.
     """
 
@@ -135,7 +135,8 @@ class Event:
     record_type: builtins.type | None = attrs.field(default=None, repr=False, eq=False)
     _record: Any = attrs.field(default=_UNSET, repr=False, eq=False, alias="record")
 
-    def __new__(
+    @classmethod
+    def make(
         cls,
         provider: str,
         id: str,
@@ -148,7 +149,11 @@ class Event:
         record_type: builtins.type | None = None,
         record: Any = _UNSET,
     ) -> Event:
-        """Build an event (``Event(...)``; ``Event.make(...)`` is the same, faster with keywords).
+        """Build an event: ``Event(...)`` for ``parse_event``, the per-event hot path.
+
+        The same function is the class's ``__new__`` (below the class); calling a class with
+        keyword arguments costs CPython a dict per call (about half of what building an event
+        costs), calling this method does not.
 
         A frozen attrs class sets each slot through ``object.__setattr__`` (a call per field);
         here the slots are filled by plain assignments on a twin class with the same slot
@@ -169,33 +174,10 @@ class Event:
         self.__class__ = cls
         return self  # type: ignore[no-any-return]
 
-    # ``Event.make(...)``: the same function as ``Event(...)`` minus the class call, for ``parse_event``, the
-    # per-event hot path. Calling a class with keyword arguments costs CPython a dict per call (about half
-    # of what building an event costs); calling a method does not.
-    if TYPE_CHECKING:
-
-        @classmethod
-        def make(
-            cls,
-            provider: str,
-            id: str,
-            subject: str | None,
-            type: str,
-            status: str | None,
-            occurred_at: datetime,
-            raw: Any,
-            terminal: bool = False,
-            record_type: builtins.type | None = None,
-            record: Any = _UNSET,
-        ) -> Event: ...
-
-    else:
-        make = classmethod(__new__)
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         raise TypeError("tidings.Event is not meant to be subclassed: put provider data in the typed record")
 
-    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy: rebuild through __new__
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and copy: rebuild through the class call
         return (Event, (self.provider, self.id, self.subject, self.type, self.status, self.occurred_at, self.raw,
                         self.terminal, self.record_type, self._record))
 
@@ -224,8 +206,10 @@ class Event:
         }
 
 
-# attrs wrote an __init__ (what type checkers and ``attrs.evolve`` read); __new__ already filled the
-# slots, so the class call must not run it again: the inherited object.__init__ does nothing.
+# ``Event(...)`` builds through ``Event.make``'s function. attrs wrote an __init__ (what type checkers and
+# ``attrs.evolve`` read); __new__ already filled the slots, so the class call must not run it again: the
+# inherited object.__init__ does nothing.
+Event.__new__ = staticmethod(vars(Event)["make"].__func__)  # type: ignore[method-assign]
 del Event.__init__
 _new_object = object.__new__
 

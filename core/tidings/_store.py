@@ -154,21 +154,23 @@ def _use_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
 
 def _migrate_delivered(db: sqlite3.Connection) -> None:
     """Move the recent ids of a file written by tidings 0.1 (a row per id) to a row per commit."""
+
+    def old_table() -> bool:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='delivered'").fetchone() is not None
+
+    if not old_table():  # the usual case: no write lock taken when opening a store
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
-        old = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='delivered'").fetchone()
-        if old is not None:
+        if old_table():  # another process may have migrated it meanwhile
             streams = db.execute("SELECT DISTINCT watch, stream FROM delivered").fetchall()
             for watch, stream in streams:
-                ids = [i for (i,) in db.execute(
-                    "SELECT id FROM delivered WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
-                )]
-                (top,) = db.execute(
-                    "SELECT MAX(seq) FROM delivered WHERE watch=? AND stream=?", (watch, stream)
-                ).fetchone()
+                rows = db.execute(
+                    "SELECT seq, id FROM delivered WHERE watch=? AND stream=? ORDER BY seq", (watch, stream)
+                ).fetchall()
                 db.execute(
                     "INSERT INTO delivered_ids(watch, stream, seq, ids) VALUES(?, ?, ?, ?)",
-                    (watch, stream, top, json.dumps(ids)),
+                    (watch, stream, rows[-1][0], json.dumps([i for _, i in rows])),
                 )
             db.execute("DROP TABLE delivered")
         db.execute("COMMIT")

@@ -81,8 +81,7 @@ class RecentIds:
 
     def add(self, item: str) -> None:
         self.current.add(item)
-        if len(self.current) >= self.capacity:
-            self.previous, self.current = self.current, set()
+        self._rotate_when_full()
 
     def add_page(self, ids: list[str]) -> bool:
         """Take every id of a page if none was seen before and none repeats; else take none, return False."""
@@ -90,9 +89,12 @@ class RecentIds:
         if len(page) != len(ids) or not self.current.isdisjoint(page) or not self.previous.isdisjoint(page):
             return False
         self.current |= page
+        self._rotate_when_full()
+        return True
+
+    def _rotate_when_full(self) -> None:
         if len(self.current) >= self.capacity:
             self.previous, self.current = self.current, set()
-        return True
 
     def take_fresh(self) -> list[str]:
         """The ids delivered since the last call (they go with the next commit)."""
@@ -307,7 +309,7 @@ class _StreamRun:
         :return: the events, their ids, and whether the stream ends with the last of them.
         """
         records = page.records
-        if records.__class__ is not list and not isinstance(records, (list, tuple)):
+        if not isinstance(records, (list, tuple)):  # indexed below (a ParseError's record)
             records = list(records)
         recent = self.recent
         if whole_pages and self.open is None:

@@ -143,6 +143,7 @@ class _StreamRun:
         self.letters: list[DeadLetter] = []  # set aside since the last commit
         self.set_aside: set[str] = set()  # this run's dead letters, so a re-read does not repeat them
         self.wake: anyio.Event | None = None
+        self.fetch_seconds = 0.0  # the last page's fetch, retries included (0 for pushed records)
 
     def poke(self, record: Any = None) -> None:
         if record is not None:
@@ -184,7 +185,9 @@ class _StreamRun:
 
     async def _fetch(self) -> Page:
         fetch = self.watch._hooks.caller("fetch_page")
-        page = await self.watch._retrying(lambda: fetch(ctx=self.ctx, cursor=self.cursor))
+        began = time.monotonic()
+        page = await self.watch._retrying(lambda: fetch(ctx=self.ctx, cursor=self.cursor), self.ctx)
+        self.fetch_seconds = time.monotonic() - began
         if not isinstance(page, Page):
             raise PluginError(
                 f"fetch_page must return tidings.Page, got {type(page).__name__}", provider=self.watch.provider
@@ -198,6 +201,7 @@ class _StreamRun:
             poke = len(records) != len(self.pushed)
             self.pushed = []
             if records:
+                self.fetch_seconds = 0.0
                 return Page(records=records)
             if poke:
                 delay = 0
@@ -231,6 +235,7 @@ class _StreamRun:
         terminal = hooks.bound("is_terminal", ctx) if hooks.implements("is_terminal") else None
         whole_pages = hooks.plain("parse_event")
         keep_events = hooks.observes("page_committed")
+        observe_reads = hooks.observes("page_read")
         cursor_type = watch.info.cursor_type
         recent = self.recent
         stats = watch.stats
@@ -248,7 +253,15 @@ class _StreamRun:
             if page is None:
                 break
             stats.pages += 1
+            if observe_reads:
+                seen = stats.duplicates, stats.dead_letters
             batch, ids, ends_here = await self._new_events(page, parse, terminal, whole_pages)
+            if observe_reads:
+                await hooks.observe(
+                    "page_read", ctx=ctx, records=len(page.records), new=len(batch),
+                    duplicates=stats.duplicates - seen[0], dead_letters=stats.dead_letters - seen[1],
+                    seconds=self.fetch_seconds,
+                )
             delivered = offered = len(batch)
             if batch:
                 try:
@@ -614,12 +627,14 @@ class Watch:
         """The records this watch set aside, with their reasons."""
         return await self.store.dead_letters(self.name)
 
-    async def _retrying(self, call: Callable[[], Any]) -> Any:
+    async def _retrying(self, call: Callable[[], Any], ctx: WatchContext | None = None) -> Any:
         """Call (and await) ``call`` until it stops raising TransientError, with jittered backoff.
 
         The wait doubles from ``retry_base_wait`` up to ``retry_max_wait`` (full jitter); a
         ``Retry-After`` the server sent is a floor. After ``max_retries`` retries: RetriesExhausted.
         The first attempt runs before any retry machinery is set up (most calls need no retry).
+        Before each wait the ``fetch_retried`` observers hear of it (``ctx``: the stream's, or the
+        watch's for ``start`` and ``ctx.retry``).
         """
         try:
             return await await_me_maybe(call())
@@ -634,19 +649,28 @@ class Watch:
             backoff = min(self.retry_max_wait, self.retry_base_wait * 2 ** (attempt - 1))
             return max(float(retry_after), random.uniform(0, backoff))
 
-        def count(state: RetryCallState | None = None) -> None:
+        failed: list[Any] = [first, 1]  # the latest failure and its attempt number, for the observers
+
+        def wait(state: RetryCallState) -> float:
+            # tenacity numbers the attempts after the first from 1 again, hence the + 1
+            failed[:] = [state.outcome.exception() if state.outcome else None, state.attempt_number + 1]
+            return delay(failed[1], failed[0])
+
+        async def sleep(seconds: float) -> None:
             self.stats.retries += 1
+            if self._hooks.observes("fetch_retried"):
+                await self._hooks.observe(
+                    "fetch_retried", ctx=ctx or self.context(), error=failed[0], attempt=failed[1], wait=seconds
+                )
+            await anyio.sleep(seconds)
 
         # the first attempt failed above: wait as after attempt 1, then at most max_retries attempts more
-        # (tenacity numbers them from 1 again, hence the + 1)
-        count()
-        await anyio.sleep(delay(1, first))
+        await sleep(delay(1, first))
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries),
-            wait=lambda state: delay(state.attempt_number + 1, state.outcome.exception() if state.outcome else None),
+            wait=wait,
             retry=retry_if_exception_type(TransientError),
-            sleep=anyio.sleep,
-            before_sleep=count,
+            sleep=sleep,
         )
         try:
             async for attempt in retrying:

@@ -159,6 +159,31 @@ def watch_started(ctx: WatchContext) -> None:
 
 
 @hookspec
+def page_read(ctx: WatchContext, records: int, new: int, duplicates: int, dead_letters: int, seconds: float) -> None:
+    """A page was fetched, parsed and de-duplicated; its new events are about to be delivered.
+
+    :param records: how many raw records the page held.
+    :param new: how many of them are new events (to be delivered).
+    :param duplicates: how many were removed as already delivered.
+    :param dead_letters: how many were set aside (they could not be parsed).
+    :param seconds: the fetch's wall time, retries and their waits included.
+    """
+
+
+@hookspec
+def fetch_retried(ctx: WatchContext, error: BaseException, attempt: int, wait: float) -> None:
+    """A fetch, a ``start`` or a ``ctx.retry`` call failed with a transient error and will be tried again.
+
+    Called before the core waits. ``ctx.stream`` is the stream fetching (``Stream("")`` for
+    ``start`` and ``ctx.retry`` calls).
+
+    :param error: the :class:`tidings.TransientError` the attempt raised.
+    :param attempt: the number of the attempt that failed (1 for the first).
+    :param wait: the seconds the core will wait before the next attempt (at least any ``Retry-After``).
+    """
+
+
+@hookspec
 def page_committed(ctx: WatchContext, cursor: Any, events: Sequence[Event]) -> None:
     """A page's events were delivered and ``cursor`` was saved."""
 

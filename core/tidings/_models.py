@@ -37,6 +37,7 @@ class Param:
     help: str
     required: bool = False
     repeatable: bool = False
+    work: bool = False
 
 
 @attrs.frozen(slots=True)

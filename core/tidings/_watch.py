@@ -46,6 +46,8 @@ from tidings._errors import (
 )
 from tidings._http import HTTP
 from tidings._models import DeadLetter, Event, Page, Stream
+from tidings._origin import Origin
+from tidings._origin import bind as bind_origin
 from tidings._plugins import ProviderHooks, await_me_maybe
 from tidings._plugins import provider as _provider_entry
 from tidings._store import CheckpointStore, MemoryStore
@@ -461,6 +463,8 @@ class Watch:
     :param webhook_url: the public URL where this watch's webhook receiver can be reached
         (``ctx.webhook_url``: a plugin's ``start`` puts it in the request that asks for webhooks),
         or None. :func:`tidings.webhooks.receive` sets it while it serves a receiver.
+    :param rebase: resume a position saved against another base URL (it is refused otherwise:
+        an offset or event id of one server means nothing on another); the new URL is recorded.
     """
 
     def __init__(
@@ -489,6 +493,7 @@ class Watch:
         max_per_host: int = 16,
         max_body_bytes: int | None = None,
         webhook_url: str | None = None,
+        rebase: bool = False,
     ) -> None:
         entry = _provider_entry(provider)
         self.entry = entry
@@ -523,6 +528,7 @@ class Watch:
         self.max_per_host = max_per_host
         self.max_body_bytes = max_body_bytes
         self.webhook_url = webhook_url
+        self.origin, self.rebase = Origin.of(self.info, self.base_url, self.params), rebase
         self.stats = WatchStats()
         self._hooks = ProviderHooks(entry)
         self._stopping = False
@@ -719,6 +725,7 @@ class Watch:
 
     async def _open_streams(self) -> list[_StreamRun]:
         saved = await self.store.load_streams(self.name)
+        await bind_origin(self.store, self.name, saved, self.origin, rebase=self.rebase)
         streams: list[Stream] | None = None
         if saved is not None:
             self._run_id = int(saved["run"])
@@ -741,6 +748,7 @@ class Watch:
                 self.name,
                 {
                     "run": self._run_id,
+                    "origin": self.origin.to_json(),
                     "streams": [
                         {"key": s.key, "subjects": None if s.subjects is None else sorted(s.subjects),
                          "data": dict(s.data)}

@@ -61,10 +61,11 @@ log = logging.getLogger("tidings.request_status")
 
 PARAMS = (
     Param("request_id", "a request id to follow (a regular call's Request-Id or a bulk item's requestId)",
-          repeatable=True),
-    Param("request_ids_file", "a file of request ids to follow, one a line (blank lines and # comments skipped)"),
+          repeatable=True, work=True),
+    Param("request_ids_file", "a file of request ids to follow, one a line (blank lines and # comments skipped)",
+          work=True),
     Param("bulk_file", "a JSON list of bulk items [{subscriberIdentifiers: {type, value}, content: {...}}] to "
-          "submit (in calls of at most 200) before following the request ids they return"),
+          "submit (in calls of at most 200) before following the request ids they return", work=True),
     Param("bulk_path", f"the bulk call's path (default {DEFAULT_BULK_PATH})"),
     Param("bulk_method", "the bulk call's HTTP method (default PUT)"),
     Param("bulk_follow", "'items' (default): follow each bulk item's requestId; 'call': follow the bulk call's "

@@ -38,7 +38,7 @@ def test_providers_lists_the_installed_plugins_as_json() -> None:
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["bank-sync"] == {
         "name": "bank-sync", "distribution": "tidings-bank-sync", "version": "0.1.0", "kind": "tracker",
-        "description": rows["bank-sync"]["description"],
+        "description": rows["bank-sync"]["description"], "options": rows["bank-sync"]["options"],
     }
     assert {r["kind"] for r in rows.values()} == {"feed", "tracker"}
     assert all(r["description"] for r in rows.values())

@@ -46,6 +46,7 @@ from tidings._errors import (
 )
 from tidings._http import HTTP
 from tidings._models import DeadLetter, Event, Page, Stream
+from tidings._options import structure_options
 from tidings._origin import Origin
 from tidings._origin import bind as bind_origin
 from tidings._plugins import ProviderHooks, await_me_maybe
@@ -529,6 +530,7 @@ class Watch:
         self.max_body_bytes = max_body_bytes
         self.webhook_url = webhook_url
         self.origin, self.rebase = Origin.of(self.info, self.base_url, self.params), rebase
+        self.options = structure_options(self.info, self.params)
         self.stats = WatchStats()
         self._hooks = ProviderHooks(entry)
         self._stopping = False
@@ -611,6 +613,7 @@ class Watch:
             webhook_url=self.webhook_url,
             push=self.push,
             retry=self._retrying,
+            options=self.options,
         )
 
     def _store_key(self, key: str) -> str:

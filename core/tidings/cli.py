@@ -27,6 +27,7 @@ import anyio
 
 import tidings
 from tidings._errors import ConfigurationError, TidingsError
+from tidings._options import describe
 from tidings._origin import OriginMismatch
 from tidings._watch import _first_error
 from tidings.webhooks import receive
@@ -223,6 +224,7 @@ if click is not None:
                 "version": e.version,
                 "kind": e.info.kind,
                 "description": e.info.description,
+                "options": [describe(p) for p in e.info.params],
             }
             for e in sorted(found.values(), key=lambda e: e.info.name)
         ]

@@ -145,13 +145,6 @@ async def start(ctx: tidings.WatchContext) -> list[Stream]:
             "nothing to follow: add --param country=no --param identifier=NUMBER, or --param session_id=ID",
             provider=PROVIDER,
         )
-    for gone in ("webhook_listen", "webhook_secret"):
-        if ctx.param(gone):
-            option = gone.replace("_", "-")
-            raise tidings.ConfigurationError(
-                f"--param {gone} is gone: use tidings follow --{option} (the core serves the run's receiver)",
-                provider=PROVIDER,
-            )
     url = ctx.param("webhook_url") or ctx.webhook_url
     webhooks = webhooks_field(url, _split(ctx, "webhook_events") or EVENT_TYPES) if url else None
     started: list[str | None] = [None] * len(identifiers)

@@ -9,6 +9,8 @@ from tidings._context import WatchContext
 from tidings._convert import converter
 from tidings._errors import PluginError, StoreError
 from tidings._models import ProviderInfo, Stream
+from tidings._origin import Origin
+from tidings._origin import bind as bind_origin
 from tidings._plugins import ProviderHooks, await_me_maybe
 from tidings._store import CheckpointStore
 
@@ -16,13 +18,23 @@ __all__ = ["restore_position", "restore_streams"]
 
 
 async def restore_streams(
-    store: CheckpointStore, watch: str, info: ProviderInfo, start: Callable[[], Awaitable[Any]] | None
+    store: CheckpointStore,
+    watch: str,
+    info: ProviderInfo,
+    start: Callable[[], Awaitable[Any]] | None,
+    origin: Origin | None = None,
+    *,
+    rebase: bool = False,
 ) -> tuple[int, list[Stream]]:
     """The run number and streams saved for ``watch``; else ``start()``'s streams (or one feed stream), saved at once.
 
     :param start: calls the provider's ``start`` hook (with retries), or None if it has none.
+    :param origin: where this run reads from: a saved run of another origin is refused (see
+        :mod:`tidings._origin`; ``rebase`` carries a position to another base URL), a new one records it.
     """
     saved = await store.load_streams(watch)
+    if origin is not None:
+        await bind_origin(store, watch, saved, origin, rebase=rebase)
     if saved is not None:
         return int(saved["run"]), [
             Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
@@ -39,6 +51,7 @@ async def restore_streams(
         watch,
         {
             "run": run,
+            **({"origin": origin.to_json()} if origin is not None else {}),
             "streams": [
                 {"key": s.key, "subjects": None if s.subjects is None else sorted(s.subjects), "data": dict(s.data)}
                 for s in streams

@@ -36,6 +36,8 @@ from tidings._errors import ConfigurationError, safe_url
 from tidings._handoff import LoopHandoff
 from tidings._http import HTTP
 from tidings._models import DeadLetter, Event, Stream
+from tidings._options import structure_options
+from tidings._origin import Origin
 from tidings._plugins import ProviderHooks, await_me_maybe
 from tidings._plugins import provider as _provider_entry
 from tidings._restore import restore_position, restore_streams
@@ -76,6 +78,8 @@ class Watch:
     :param webhook_url: the public URL where this watch's webhook receiver can be reached
         (``ctx.webhook_url``: a plugin's ``start`` puts it in the request that asks for webhooks),
         or None. :func:`tidings.webhooks.receive` sets it while it serves a receiver.
+    :param rebase: resume a position saved against another base URL (it is refused otherwise:
+        an offset or event id of one server means nothing on another); the new URL is recorded.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class Watch:
         max_per_host: int = 16,
         max_body_bytes: int | None = None,
         webhook_url: str | None = None,
+        rebase: bool = False,
     ) -> None:
         entry = _provider_entry(provider)
         self.entry = entry
@@ -138,6 +143,8 @@ class Watch:
         self.max_per_host = max_per_host
         self.max_body_bytes = max_body_bytes
         self.webhook_url = webhook_url
+        self.origin, self.rebase = Origin.of(self.info, self.base_url, self.params), rebase
+        self.options = structure_options(self.info, self.params)
         self.stats = WatchStats()
         self._hooks = ProviderHooks(entry)
         self._stop = StopSignal()
@@ -216,6 +223,7 @@ class Watch:
             webhook_url=self.webhook_url,
             push=self.push,
             retry=self._retrying,
+            options=self.options,
         )
 
     def _store_key(self, key: str) -> str:
@@ -279,7 +287,9 @@ class Watch:
     async def _open_streams(self) -> list[StreamRun]:
         begin = self._hooks.caller("start") if self._hooks.implements("start") else None
         start = None if begin is None else lambda: self._retrying(lambda: begin(ctx=self.context()))
-        self._run_id, streams = await restore_streams(self.store, self.name, self.info, start)
+        self._run_id, streams = await restore_streams(
+            self.store, self.name, self.info, start, self.origin, rebase=self.rebase
+        )
         polling, retry = self.polling, self.retry_policy
         runs = []
         for stream in streams:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,18 +54,18 @@ def test_parse_event_reads_the_financing_check_detail_and_refuses_bad_records() 
             plugin.parse_event(bad)
 
 
-def test_terminal_statuses_are_parsed_once_per_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Ctx:
-        def __init__(self, params: dict[str, Any]) -> None:
-            self.params = params
+def test_terminal_statuses_are_parsed_once_per_value() -> None:
+    class Ctx:  # the typed options a watch structures once (repeatable, comma-separated values split)
+        def __init__(self, *statuses: str) -> None:
+            self.options = SimpleNamespace(terminal_status=statuses)
 
-    plugin._statuses.cache_clear()
+    plugin._terminal_statuses.cache_clear()
     event = plugin.parse_event(record(1, 0, status="canc"))
     done = plugin.parse_event(record(2, 0, status="FNCD"))
-    assert plugin.is_terminal(Ctx({}), done) and not plugin.is_terminal(Ctx({}), event)
-    custom = Ctx({"terminal_status": ["regu,CANC", "none"]})
+    assert plugin.is_terminal(Ctx(), done) and not plugin.is_terminal(Ctx(), event)
+    custom = Ctx("regu", "CANC", "none")
     assert not plugin.is_terminal(custom, done)
     for _ in range(100):
         plugin.is_terminal(custom, plugin.parse_event(record(3, 0, status="CANC")))
-    assert plugin._statuses.cache_info().misses == 1
-    assert plugin.is_terminal(Ctx({"terminal_status": "none"}), done) is False
+    assert plugin._terminal_statuses.cache_info().misses == 2
+    assert plugin.is_terminal(Ctx("none"), done) is False

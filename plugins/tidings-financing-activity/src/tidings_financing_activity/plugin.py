@@ -52,12 +52,13 @@ PARAMS = (
     Param("audience", "OAuth2 audience sent to the token endpoint"),
     Param("token_url", "OAuth2 token endpoint (default: api.X -> https://auth.X/oauth/token)"),
     Param("overlap", f"seconds re-read before the newest delivered time, for late events "
-          f"(default: the watch's overlap, at least {DEFAULT_OVERLAP:g})"),
-    Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)"),
+          f"(default: the watch's overlap, at least {DEFAULT_OVERLAP:g})", type=float, minimum=0),
+    Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)", type=int, minimum=1),
     Param("page_end", "'empty' (default): a poll ends at an empty page (safe when a server caps limit "
-          "silently); 'short': already at a page shorter than limit (one request less, only if limit is honoured)"),
+          "silently); 'short': already at a page shorter than limit (one request less, only if limit is honoured)",
+          choices=("empty", "short"), default="empty"),
     Param("enrich", "fetch the record behind each event: 'status' (GET /status per request id) "
-          "or 'financing-validation-requests'; off by default"),
+          "or 'financing-validation-requests'; off by default", choices=ENRICH_CHOICES),
     Param("terminal_status", "financing statuses marked terminal (default FNCD,DFIN,CANC); "
           "comma-separated or repeated; 'none' for none", repeatable=True),
 )
@@ -80,30 +81,13 @@ def format_after(when: datetime) -> str:
 
 
 def _limit(ctx: WatchContext) -> int:
-    if ctx.page_size:
-        return int(ctx.page_size)
-    text = ctx.param("limit")
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(text)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise tidings.ConfigurationError(f"--param limit must be a positive integer, not {text!r}", provider=NAME)
-    return limit
+    return ctx.page_size or ctx.options.limit or DEFAULT_LIMIT
 
 
 def _overlap(ctx: WatchContext) -> timedelta:
-    text = ctx.param("overlap")
-    seconds = max(ctx.overlap, DEFAULT_OVERLAP)
-    if text is not None:
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = -1.0
-        if not seconds >= 0:
-            raise tidings.ConfigurationError(f"--param overlap must be seconds >= 0, not {text!r}", provider=NAME)
+    seconds = ctx.options.overlap
+    if seconds is None:
+        seconds = max(ctx.overlap, DEFAULT_OVERLAP)
     return max(timedelta(seconds=seconds), MIN_OVERLAP)
 
 
@@ -117,24 +101,11 @@ def _poll_after(ctx: WatchContext, cursor: ActivityCursor) -> datetime | None:
     return after
 
 
-def _terminal_statuses(ctx: WatchContext) -> frozenset[str]:
-    """The statuses marked terminal: parsed once per distinct ``--param terminal_status`` value, not per event."""
-    values = ctx.params.get("terminal_status")
-    if values is None:
-        return DEFAULT_TERMINAL_STATUSES
-    key = tuple(values) if isinstance(values, (list, tuple)) else (values,)
-    try:
-        return _statuses(key)
-    except TypeError:  # an unhashable value given in code: parse it each time
-        return _statuses.__wrapped__(key)
-
-
-@functools.lru_cache(maxsize=64)
-def _statuses(values: tuple[Any, ...]) -> frozenset[str]:
+@functools.cache  # one set per watch's option value, not one per event
+def _terminal_statuses(values: tuple[str, ...]) -> frozenset[str]:
     if not values:
         return DEFAULT_TERMINAL_STATUSES
-    found = {s.strip().upper() for v in values for s in str(v).split(",") if s.strip()}
-    return frozenset(found - {"NONE"})
+    return frozenset({v.upper() for v in values} - {"NONE"})
 
 
 # -- hooks -------------------------------------------------------------------
@@ -197,15 +168,11 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
         raise TransientError(
             f"GET /activity answered 200 without an 'events' list ({type(body).__name__}): retrying", provider=NAME
         )
-    page_end = ctx.param("page_end", "empty")
-    if page_end not in ("empty", "short"):
-        raise tidings.ConfigurationError(f"--param page_end must be 'empty' or 'short', not {page_end!r}",
-                                         provider=NAME)
-    ended = not records if page_end == "empty" else len(records) < limit
+    ended = not records if ctx.options.page_end == "empty" else len(records) < limit
     next_offset = 0 if ended else cursor.offset + len(records)
-    enrich = ctx.param("enrich")
+    enrich = ctx.options.enrich
     if enrich:
-        records = [await _enrich(ctx, str(enrich), r) for r in records]
+        records = [await _enrich(ctx, enrich, r) for r in records]
 
     def advance(c: ActivityCursor) -> ActivityCursor:
         if not ended:
@@ -290,7 +257,7 @@ def checkpoint_page(cursor: ActivityCursor, events: Sequence[Event]) -> Activity
 
 @hookimpl
 def is_terminal(ctx: WatchContext, event: Event) -> bool:
-    return event.type == FINANCING_CHECK and event.status in _terminal_statuses(ctx)
+    return event.type == FINANCING_CHECK and event.status in _terminal_statuses(ctx.options.terminal_status)
 
 
 # -- enrichment ----------------------------------------------------------------
@@ -340,11 +307,7 @@ async def _fetch_follow_up(ctx: WatchContext, how: str, record: dict[str, Any]) 
     if how == "status":
         ids = record.get("request_identifications") or []
         return {str(i): await _follow_up(ctx, "status", {"request_identification": str(i)}) for i in ids}
-    if how == "financing-validation-requests":
-        data_set = record.get("data_set_identification")
-        if data_set is None:
-            return None
-        return await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})
-    raise tidings.ConfigurationError(
-        f"--param enrich must be one of {', '.join(ENRICH_CHOICES)}, not {how!r}", provider=NAME
-    )
+    data_set = record.get("data_set_identification")  # how == "financing-validation-requests"
+    if data_set is None:
+        return None
+    return await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})

@@ -24,7 +24,7 @@ from tidings._errors import (
     TidingsError,
     TransientError,
 )
-from tidings._http import HTTP, parse_retry_after
+from tidings._http import HTTP, loads_json, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
 from tidings._plugins import ProviderEntry, providers, register, unregister
 from tidings._store import CheckpointStore, MemoryStore, SQLiteStore
@@ -74,6 +74,7 @@ __all__ = [
     "follow_all",
     "format_time",
     "hookimpl",
+    "loads_json",
     "param",
     "parse_retry_after",
     "parse_time",

@@ -12,7 +12,6 @@ webhooks arrive on time, late, twice or never.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -276,7 +275,7 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Sequence[Push]:
     :raises tidings.ParseError: the body is not ``{"sessionId", "status", …}`` (answered 400).
     """
     try:
-        data = json.loads(body)
+        data = tidings.loads_json(body)
     except ValueError:
         raise tidings.ParseError("the webhook body is not JSON", provider=PROVIDER) from None
     tidings.require(data, ("sessionId", "status"), provider=PROVIDER)

@@ -169,11 +169,11 @@ async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
     if code:
         # another error code inside a 2xx: final for this id, reported as an event
         return Page(records=[body], ended=done)
-    assert isinstance(body, dict)
-    content = body.get("content")
+    content = body.get("content") if isinstance(body, dict) else None
     if not isinstance(content, list):
         raise tidings.TransientError(
-            f"the answer for request {request_id} has neither an error code nor a content list: retrying",
+            f"the answer for request {request_id} is not an object with an error code or a content list "
+            f"(got {type(body).__name__}): retrying",
             provider=NAME,
             url=response.request.url,
         )
@@ -300,7 +300,7 @@ def _read_ids_file(ctx: WatchContext, path: str) -> list[str]:
 def _read_bulk_file(ctx: WatchContext, path: str) -> list[Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise tidings.ConfigurationError(f"cannot read bulk_file {path!r}: {exc}", provider=NAME) from exc
     if isinstance(data, dict) and isinstance(data.get("bulk"), list):
         data = data["bulk"]
@@ -381,8 +381,9 @@ def _final(status: str | None) -> bool:
 
 
 def _body_or_none(response: httpx.Response) -> Any:
+    """The decoded body, or None when it is not JSON (cut off, HTML, nested too deeply)."""
     try:
-        return json.loads(response.content)
+        return tidings.loads_json(response.content)
     except ValueError:
         return None
 

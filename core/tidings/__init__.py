@@ -20,6 +20,7 @@ from tidings._errors import (
     ProviderHTTPError,
     ResponseTooLarge,
     RetriesExhausted,
+    StartOutcomeUnknown,
     StoreError,
     TidingsError,
     TransientError,
@@ -27,6 +28,7 @@ from tidings._errors import (
 from tidings._http import HTTP, loads_json, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
 from tidings._plugins import ProviderEntry, providers, register, unregister
+from tidings._start import request_not_taken, start_step
 from tidings._store import CheckpointStore, MemoryStore, SQLiteStore
 from tidings._sync import collect, run_sync
 from tidings._watch import Watch, WatchStats, follow_all
@@ -61,6 +63,7 @@ __all__ = [
     "ResponseTooLarge",
     "RetriesExhausted",
     "SQLiteStore",
+    "StartOutcomeUnknown",
     "StoreError",
     "Stream",
     "TidingsError",
@@ -81,8 +84,10 @@ __all__ = [
     "providers",
     "register",
     "rename_fields",
+    "request_not_taken",
     "require",
     "run_sync",
+    "start_step",
     "structure",
     "unregister",
 ]

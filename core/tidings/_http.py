@@ -317,6 +317,7 @@ class HTTP:
                 provider=self.provider,
                 url=response.request.url,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
+                status_code=status,
             )
         raise ProviderHTTPError(
             f"HTTP {status} from the provider: {response.text[:200]!r}",

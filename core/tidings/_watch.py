@@ -48,6 +48,7 @@ from tidings._http import HTTP
 from tidings._models import DeadLetter, Event, Page, Stream
 from tidings._plugins import ProviderHooks, await_me_maybe
 from tidings._plugins import provider as _provider_entry
+from tidings._start import journaled_start
 from tidings._store import CheckpointStore, MemoryStore
 
 __all__ = ["Watch", "WatchStats", "follow_all"]
@@ -748,18 +749,20 @@ class Watch:
     async def _open_streams(self) -> list[_StreamRun]:
         saved = await self.store.load_streams(self.name)
         streams: list[Stream] | None = None
-        if saved is not None:
+        if saved is not None and saved.get("streams") is not None:  # None: a start that did not finish
             self._run_id = int(saved["run"])
             streams = [
                 Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
                 for s in saved["streams"]
             ]
         if streams is None:
-            self._run_id = int(saved["run"]) + 1 if saved is not None else 1
             started: Any = None
+            self._run_id = int(saved["run"]) if saved is not None else 1
             if self._hooks.implements("start"):
                 begin = self._hooks.caller("start")
-                started = await self._retrying(lambda: begin(ctx=self.context()))
+                self._run_id, started = await journaled_start(
+                    self.store, self.name, saved, lambda: self._retrying(lambda: begin(ctx=self.context()))
+                )
             streams = list(started) if started is not None else [Stream()]
             if not streams or not all(isinstance(s, Stream) for s in streams):
                 raise PluginError("start must return a non-empty sequence of tidings.Stream", provider=self.provider)

@@ -13,6 +13,7 @@ The page after which every inner request is final carries ``Page.ended = {id}``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -312,7 +313,13 @@ def _read_bulk_file(ctx: WatchContext, path: str) -> list[Any]:
 
 
 async def _submit_bulk(ctx: WatchContext, items: list[Any]) -> list[str]:
-    """Submit ``items`` in calls of at most 200; return the request ids to follow."""
+    """Submit ``items`` in calls of at most 200; return the request ids to follow.
+
+    Each call is a start step (:func:`tidings.start_step`): journaled before it is sent and
+    after it is answered, so a retried or resumed start never submits a call twice. An accepted
+    call whose body was cut off is followed by its ``Request-Id`` header (the call's inner
+    requests are paged under it); without one, its outcome is unknown and reported.
+    """
     path = str(ctx.param("bulk_path", DEFAULT_BULK_PATH))
     method = str(ctx.param("bulk_method", "PUT")).upper()
     follow = str(ctx.param("bulk_follow", "items"))
@@ -321,20 +328,37 @@ async def _submit_bulk(ctx: WatchContext, items: list[Any]) -> list[str]:
     ids: list[str] = []
     for start_at in range(0, len(items), BULK_LIMIT):
         chunk = items[start_at : start_at + BULK_LIMIT]
-        response = await _bulk_call(ctx, method, path, chunk)
-        header = response.headers.get("request-id")
-        if follow == "call" and header:
-            ids.append(header)
-            continue
-        answer = tidings.structure(ctx.http.json(response), BulkResponse, provider=NAME)
-        for result in answer.bulk:
-            if result.request_id:
-                ids.append(result.request_id)
-            else:
-                log.warning(
-                    "bulk item %s refused: %s %s", result.subscriber_identifiers, result.error_code,
-                    result.error_message,
-                )
+
+        async def submit(chunk: list[Any] = chunk) -> list[str]:
+            return await _submit_chunk(ctx, method, path, chunk, follow)
+
+        digest = hashlib.sha256(json.dumps(chunk, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        ids.extend(await tidings.start_step(f"bulk:{start_at // BULK_LIMIT}:{digest}", submit))
+    return ids
+
+
+async def _submit_chunk(ctx: WatchContext, method: str, path: str, chunk: list[Any], follow: str) -> list[str]:
+    response = await _bulk_call(ctx, method, path, chunk)
+    header = response.headers.get("request-id")
+    if follow == "call" and header:
+        return [header]
+    try:
+        body = ctx.http.json(response)
+    except tidings.TransientError:
+        if not header:
+            raise  # taken, but which ids it made is unknown: reported, never sent again
+        log.warning("the bulk call's answer was cut off: following its Request-Id %s instead of its items", header)
+        return [header]
+    answer = tidings.structure(body, BulkResponse, provider=NAME)
+    ids = []
+    for result in answer.bulk:
+        if result.request_id:
+            ids.append(result.request_id)
+        else:
+            log.warning(
+                "bulk item %s refused: %s %s", result.subscriber_identifiers, result.error_code,
+                result.error_message,
+            )
     return ids
 
 

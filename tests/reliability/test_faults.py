@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 import tidings
+from reliability.emulators import EMULATORS, PROVIDERS
 from tidings.sandbox import Clock, Faults
 from tidings.testing import watch_for
 
@@ -24,24 +25,11 @@ pytestmark = pytest.mark.anyio
 SOAK = os.environ.get("TIDINGS_SOAK") == "1"
 SIZE = 60 if SOAK else 20
 SEEDS = range(1, 11) if SOAK else range(1, 3)
-PROVIDERS = ["financing-activity", "opentransact", "request-status", "aml-session", "bank-sync"]
 QUARTER = {"error_rate": 0.08, "rate_limit_rate": 0.05, "truncated_rate": 0.04, "reset_rate": 0.04,
            "non_json_rate": 0.04, "retry_after": 0.2}
 ROWS: list[tuple[Any, ...]] = []
 
 
-def _emulators() -> dict[str, Any]:
-    from tidings_aml_session.emulator import AmlSessionEmulator
-    from tidings_bank_sync.emulator import BankSyncEmulator
-    from tidings_financing_activity import FinancingActivityEmulator
-    from tidings_opentransact.emulator import OpenTransactEmulator
-    from tidings_request_status import RequestStatusEmulator
-
-    return {"financing-activity": FinancingActivityEmulator, "opentransact": OpenTransactEmulator,
-            "request-status": RequestStatusEmulator, "aml-session": AmlSessionEmulator, "bank-sync": BankSyncEmulator}
-
-
-EMULATORS = _emulators()
 
 
 class RetryLog:

@@ -36,7 +36,7 @@ spec = json.loads(sys.argv[1])
 out = open(spec["out"], "a")
 def handler(event):
     out.write(event.id + "\\n"); out.flush()
-    time.sleep(0.02)  # a handler doing some work: the run lasts long enough to be killed in
+    time.sleep(spec["work"])  # a handler doing some work: the run lasts long enough to be killed in
 watch = tidings.Watch(spec["provider"], base_url=spec["url"], token=spec["token"], params=spec["params"],
                       page_size=spec["page_size"], after=spec["after"], store=tidings.SQLiteStore(spec["db"]),
                       until_idle=spec["feed"], interval=0.01, max_interval=0.05, retry_base_wait=0.01,
@@ -59,15 +59,15 @@ def table() -> Iterator[None]:
 def test_random_kills_lose_nothing(provider: str, tmp_path: Path) -> None:
     rng = random.Random(provider)
     emulator = EMULATORS[provider](seed=7, clock=Clock(speed=20.0))
-    scenario = emulator.scenario(60 if SOAK else 40)
+    scenario = emulator.scenario(150 if SOAK else 40)
     out = tmp_path / "out.txt"
     kills = 0
     with emulator.serve() as url:
         spec = {"provider": provider, "url": url, "token": emulator.token, "params": scenario.params,
                 "page_size": scenario.page_size, "after": None if scenario.after is None else str(scenario.after),
                 "db": str(tmp_path / "cp.sqlite3"), "out": str(out),
-                "feed": tidings.providers()[provider].info.kind == "feed"}
-        deadline = time.monotonic() + (600 if SOAK else 60)
+                "feed": tidings.providers()[provider].info.kind == "feed", "work": 0.4 if SOAK else 0.02}
+        deadline = time.monotonic() + (400 if SOAK else 60)
         while time.monotonic() < deadline:
             child = subprocess.Popen([sys.executable, "-c", FOLLOWER, json.dumps(spec)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)

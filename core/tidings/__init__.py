@@ -20,13 +20,15 @@ from tidings._errors import (
     ProviderHTTPError,
     ResponseTooLarge,
     RetriesExhausted,
+    StartOutcomeUnknown,
     StoreError,
     TidingsError,
     TransientError,
 )
-from tidings._http import HTTP, parse_retry_after
+from tidings._http import HTTP, loads_json, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
 from tidings._plugins import ProviderEntry, providers, register, unregister
+from tidings._start import request_not_taken, start_step
 from tidings._store import CheckpointStore, EventSink, MemoryStore, SQLiteStore
 from tidings._sync import collect, run_sync
 from tidings._watch import Watch, WatchStats, follow_all
@@ -62,6 +64,7 @@ __all__ = [
     "ResponseTooLarge",
     "RetriesExhausted",
     "SQLiteStore",
+    "StartOutcomeUnknown",
     "StoreError",
     "Stream",
     "TidingsError",
@@ -75,14 +78,17 @@ __all__ = [
     "follow_all",
     "format_time",
     "hookimpl",
+    "loads_json",
     "param",
     "parse_retry_after",
     "parse_time",
     "providers",
     "register",
     "rename_fields",
+    "request_not_taken",
     "require",
     "run_sync",
+    "start_step",
     "structure",
     "unregister",
 ]

@@ -7,6 +7,7 @@ error message.
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
@@ -16,7 +17,7 @@ import anyio.lowlevel
 import httpx
 
 from tidings._errors import AuthenticationError, TransientError
-from tidings._http import RETRYABLE_STATUS, parse_retry_after
+from tidings._http import RETRYABLE_STATUS, loads_json, parse_retry_after, read_capped, read_capped_sync
 
 __all__ = ["ApiKeyHeader", "BasicAuth", "BearerToken", "OAuth2ClientCredentials"]
 
@@ -70,14 +71,25 @@ class ApiKeyHeader(httpx.Auth):
         return f"ApiKeyHeader(header={self.header!r}, key=***)"
 
 
+TOKEN_BODY_CAP = 1024 * 1024  # a token answer is a few hundred bytes
+
+
 class OAuth2ClientCredentials(httpx.Auth):
-    """OAuth2 client credentials: fetch a token, refresh it before expiry and once on a 401.
+    """OAuth2 client credentials: fetch a token, refresh it before expiry and on a 401.
+
+    Concurrent requests needing a token wait for one token request (one per event loop). A
+    request refused with 401 is sent again once with a fresh token; refused again, the fresh
+    token is dropped and a :class:`TransientError` raised, so the watch retries within its
+    retry budget (a provider revoking tokens is survived; credentials the token endpoint itself
+    refuses are an :class:`AuthenticationError` at once). Token answers are read up to
+    ``max_body_bytes``, decoded (an endless or gzip-bomb answer is refused).
 
     :param token_url: the token endpoint.
     :param audience: sent when given (some providers require it).
     :param scope: sent when given.
     :param form: send the token request as a form (RFC 6749) instead of JSON.
     :param leeway: refresh this many seconds before the token expires (at most half its lifetime).
+    :param max_body_bytes: the largest token answer (and 401 answer) read.
     """
 
     def __init__(
@@ -90,6 +102,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         scope: str | None = None,
         form: bool = False,
         leeway: float = 60.0,
+        max_body_bytes: int = TOKEN_BODY_CAP,
     ) -> None:
         self.token_url = token_url
         self.client_id = client_id
@@ -101,7 +114,9 @@ class OAuth2ClientCredentials(httpx.Auth):
         self._token: str | None = None
         self._expires_at = 0.0
         self._leeway = leeway
-        self._locks: dict[int, anyio.Lock] = {}
+        self.max_body_bytes = max_body_bytes
+        # the token lock, one per event loop (an anyio.Lock belongs to the loop it was first used in)
+        self._lock_var: anyio.lowlevel.RunVar[anyio.Lock] = anyio.lowlevel.RunVar(f"tidings-oauth-lock-{id(self)}")
         self.tokens_fetched = 0
 
     def __repr__(self) -> str:
@@ -136,7 +151,7 @@ class OAuth2ClientCredentials(httpx.Auth):
                 response=response,
             )
         try:
-            data = response.json()
+            data = loads_json(response.content)
         except ValueError:
             raise TransientError(
                 "the token endpoint's answer is not JSON (truncated?): retrying", url=self.token_url
@@ -148,7 +163,16 @@ class OAuth2ClientCredentials(httpx.Auth):
             )
         self._token = str(token)
         given = data.get("expires_in")
-        expires_in = 3600.0 if given is None else float(given)
+        try:
+            expires_in = 3600.0 if given is None else float(given)
+        except (TypeError, ValueError, OverflowError):
+            expires_in = math.nan
+        if not math.isfinite(expires_in) or expires_in < 0:
+            raise AuthenticationError(
+                f"the token endpoint answered an expires_in that is not a number of seconds: {str(given)[:40]!r}",
+                url=self.token_url,
+                response=response,
+            )
         self._expires_at = time.monotonic() + expires_in
         self._leeway = min(self.leeway, expires_in / 2)  # a short-lived token is still used for half its life
         self.tokens_fetched += 1
@@ -157,41 +181,59 @@ class OAuth2ClientCredentials(httpx.Auth):
         return self._token is not None and time.monotonic() < self._expires_at - self._leeway
 
     def _lock(self) -> anyio.Lock:
-        key = id(anyio.lowlevel.current_token())
-        lock = self._locks.get(key)
+        lock = self._lock_var.get(None)
         if lock is None:
-            lock = self._locks[key] = anyio.Lock()
+            lock = anyio.Lock()
+            self._lock_var.set(lock)
         return lock
+
+    def _refused(self, response: httpx.Response, sent_with: str | None) -> TransientError:
+        """A fresh token refused too: drop it (unless replaced meanwhile) so the retry fetches another."""
+        if self._token == sent_with:
+            self._token = None
+        return TransientError(
+            f"the provider refused a freshly issued token (HTTP {response.status_code}; revoked?): "
+            "retrying with a new one; check the client's grants if it lasts",
+            url=response.request.url,
+        )
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if not self._fresh():
             token_response = yield self._token_request()
-            token_response.read()
+            read_capped_sync(token_response, self.max_body_bytes)
             self._accept(token_response)
         request.headers["Authorization"] = f"Bearer {self._token}"
         response = yield request
         if response.status_code == 401:
+            read_capped_sync(response, self.max_body_bytes)
             token_response = yield self._token_request()
-            token_response.read()
+            read_capped_sync(token_response, self.max_body_bytes)
             self._accept(token_response)
-            request.headers["Authorization"] = f"Bearer {self._token}"
-            yield request
+            sent_with = self._token
+            request.headers["Authorization"] = f"Bearer {sent_with}"
+            response = yield request
+            if response.status_code == 401:
+                raise self._refused(response, sent_with)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if not self._fresh():
             async with self._lock():
                 if not self._fresh():
                     token_response = yield self._token_request()
-                    await token_response.aread()
+                    await read_capped(token_response, self.max_body_bytes)
                     self._accept(token_response)
         sent_with = self._token
         request.headers["Authorization"] = f"Bearer {sent_with}"
         response = yield request
         if response.status_code == 401:
+            await read_capped(response, self.max_body_bytes)  # httpx reads it on before the next request
             async with self._lock():
-                if self._token == sent_with:  # nobody refreshed meanwhile
+                if self._token == sent_with or not self._fresh():  # nobody refreshed meanwhile
                     token_response = yield self._token_request()
-                    await token_response.aread()
+                    await read_capped(token_response, self.max_body_bytes)
                     self._accept(token_response)
-            request.headers["Authorization"] = f"Bearer {self._token}"
-            yield request
+            sent_with = self._token
+            request.headers["Authorization"] = f"Bearer {sent_with}"
+            response = yield request
+            if response.status_code == 401:
+                raise self._refused(response, sent_with)

@@ -28,29 +28,33 @@ _fromisoformat = datetime.fromisoformat
 def parse_time(value: Any) -> datetime:
     """A timezone-aware UTC datetime from ISO-8601 text (``Z`` allowed) or epoch seconds (number or text).
 
-    :raises ValueError: when the value is neither.
+    :raises ValueError: when the value is neither, or is out of the range of a datetime
+        (``1e21`` epoch seconds, NaN).
     """
-    if value.__class__ is str:
-        try:
-            dt = _fromisoformat(value)  # Python 3.11 reads "Z" and fractions of any length
-        except ValueError:
-            text = value.strip()
-            if _EPOCH.fullmatch(text):
-                return datetime.fromtimestamp(float(text), tz=timezone.utc)  # epoch seconds sent as text
-            if text.endswith("z"):
-                text = text[:-1] + "Z"
-            dt = datetime.fromisoformat(text)
-        if dt.tzinfo is _UTC:
-            return dt
-    elif isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    else:
-        raise ValueError(f"not a time: {value!r}")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        if value.__class__ is str:
+            try:
+                dt = _fromisoformat(value)  # Python 3.11 reads "Z" and fractions of any length
+            except ValueError:
+                text = value.strip()
+                if _EPOCH.fullmatch(text):
+                    return datetime.fromtimestamp(float(text), tz=timezone.utc)  # epoch seconds sent as text
+                if text.endswith("z"):
+                    text = text[:-1] + "Z"
+                dt = datetime.fromisoformat(text)
+            if dt.tzinfo is _UTC:
+                return dt
+        elif isinstance(value, datetime):
+            dt = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        else:
+            raise ValueError(f"not a time: {value!r}")
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.astimezone(timezone.utc)
+    except (OverflowError, OSError) as exc:  # epoch seconds out of range: the platform's own errors
+        raise ValueError(f"not a time in range: {str(value)[:40]!r} ({exc})") from None
 
 
 def format_time(value: datetime) -> str:

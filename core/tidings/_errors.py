@@ -13,6 +13,7 @@
     ├── TransientError            worth trying again: connect errors, timeouts, 429, 5xx,
     │                             truncated or non-JSON bodies, retryable codes in a 200 body
     ├── RetriesExhausted          a transient fault outlived the retry budget
+    ├── StartOutcomeUnknown       a start request was sent but never answered: not sent again
     ├── ParseError                a record could not become an Event (it is dead-lettered)
     ├── HandlerError              the application's handler raised; the cause is chained
     └── StoreError                the checkpoint store failed
@@ -37,6 +38,7 @@ __all__ = [
     "ProviderHTTPError",
     "ResponseTooLarge",
     "RetriesExhausted",
+    "StartOutcomeUnknown",
     "StoreError",
     "TidingsError",
     "TransientError",
@@ -138,6 +140,8 @@ class TransientError(TidingsError):
     """A fault worth retrying with backoff.
 
     :ivar retry_after: seconds the server asked us to wait (``Retry-After``), if any.
+    :ivar code: a provider error code that asked for a retry (``GLOBAL_1001``), if any.
+    :ivar status_code: the HTTP status that asked for a retry (429, 503…), if any.
     """
 
     def __init__(
@@ -148,14 +152,30 @@ class TransientError(TidingsError):
         url: httpx.URL | str | None = None,
         retry_after: float | None = None,
         code: str | None = None,
+        status_code: int | None = None,
     ) -> None:
         self.retry_after = retry_after
         self.code = code
+        self.status_code = status_code
         super().__init__(message, provider=provider, url=url)
 
 
 class RetriesExhausted(TidingsError):
     """A transient fault lasted longer than the retry budget; the cause is chained."""
+
+
+class StartOutcomeUnknown(TidingsError):
+    """A request of a tracker's start was sent by an earlier run, but its answer never arrived.
+
+    It is not sent again (it may have taken effect); the plugin looks up what it started where
+    the API allows, or the error reports the orphan.
+
+    :ivar step: the start step's key (see :func:`tidings.start_step`).
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None, step: str = "") -> None:
+        self.step = step
+        super().__init__(message, provider=provider)
 
 
 class ParseError(TidingsError):

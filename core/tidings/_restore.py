@@ -12,6 +12,7 @@ from tidings._models import ProviderInfo, Stream
 from tidings._origin import Origin
 from tidings._origin import bind as bind_origin
 from tidings._plugins import ProviderHooks, await_me_maybe
+from tidings._start import journaled_start
 from tidings._store import CheckpointStore
 
 __all__ = ["restore_position", "restore_streams"]
@@ -35,18 +36,20 @@ async def restore_streams(
     saved = await store.load_streams(watch)
     if origin is not None:
         await bind_origin(store, watch, saved, origin, rebase=rebase)
-    if saved is not None:
+    if saved is not None and saved.get("streams") is not None:  # None: a start that did not finish
         return int(saved["run"]), [
             Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
             for s in saved["streams"]
         ]
-    started = await start() if start is not None else None
+    run = 1
+    started = None
+    if start is not None:  # journaled: a start run again after a fault or a crash sends no request twice
+        run, started = await journaled_start(store, watch, saved, start)
     streams = list(started) if started is not None else [Stream()]
     if not streams or not all(isinstance(s, Stream) for s in streams):
         raise PluginError("start must return a non-empty sequence of tidings.Stream", provider=info.name)
     if info.kind == "tracker" and any(s.subjects is None for s in streams):
         raise PluginError("a tracker's streams must name their subjects", provider=info.name)
-    run = 1
     await store.save_streams(
         watch,
         {

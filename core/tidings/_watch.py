@@ -75,6 +75,8 @@ class Watch:
     :param max_retries: transient faults tolerated in a row per fetch.
     :param transport: an httpx transport (an in-process emulator), or ``client`` to share one.
     :param max_per_host: requests in flight to one host, across this watch's streams.
+    :param request_deadline: seconds one request may take in all, body included (None: only the
+        per-read timeout); a request over it is a transient fault, retried with backoff.
     :param webhook_url: the public URL where this watch's webhook receiver can be reached
         (``ctx.webhook_url``: a plugin's ``start`` puts it in the request that asks for webhooks),
         or None. :func:`tidings.webhooks.receive` sets it while it serves a receiver.
@@ -107,6 +109,7 @@ class Watch:
         client: httpx.AsyncClient | None = None,
         max_per_host: int = 16,
         max_body_bytes: int | None = None,
+        request_deadline: float | None = 300.0,
         webhook_url: str | None = None,
         rebase: bool = False,
     ) -> None:
@@ -142,6 +145,7 @@ class Watch:
         self._client = client
         self.max_per_host = max_per_host
         self.max_body_bytes = max_body_bytes
+        self.request_deadline = request_deadline
         self.webhook_url = webhook_url
         self.origin, self.rebase = Origin.of(self.info, self.base_url, self.params), rebase
         self.options = structure_options(self.info, self.params)
@@ -254,7 +258,7 @@ class Watch:
         self.stats = WatchStats()
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(self.max_per_host)
-        http_kwargs: dict[str, Any] = {}
+        http_kwargs: dict[str, Any] = {"deadline": self.request_deadline}
         if self.max_body_bytes is not None:
             http_kwargs["max_body_bytes"] = self.max_body_bytes
         self.http = HTTP(

@@ -5,7 +5,8 @@ sender's re-delivery stops; an old timestamp (outside ``tolerance``) or a bad si
 is refused with 401. Signatures follow the Standard Webhooks scheme: headers ``webhook-id``,
 ``webhook-timestamp`` and ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of
 "id.timestamp.body">``, several space-separated signatures allowed). A secret
-given as ``whsec_<base64>`` is base64-decoded; any other text is used as UTF-8.
+given as ``whsec_<base64>`` is base64-decoded (a ``whsec_`` secret that is not valid base64,
+or decodes to nothing, is refused when the receiver is made); any other non-empty text is used as UTF-8.
 
 :func:`receive` serves a receiver for one run of a watch on its own port (what
 ``tidings follow --webhook-listen`` does) and gives the watch its URL.
@@ -38,9 +39,27 @@ class WebhookRejected(TidingsError):
 
 
 def _key(secret: str) -> bytes:
+    """The HMAC key of a secret.
+
+    :raises ConfigurationError: a ``whsec_`` secret that is not base64 (or is empty), an empty
+        secret: either would sign with a key anyone can guess. The secret is never shown.
+    """
     if secret.startswith("whsec_"):
-        return base64.b64decode(secret[len("whsec_") :])
-    return secret.encode()
+        try:
+            key = base64.b64decode(secret[len("whsec_") :], validate=True)
+        except ValueError:  # binascii.Error
+            raise ConfigurationError(
+                "the webhook secret starts with whsec_ but the rest is not valid base64: copy it again "
+                "from the provider"
+            ) from None
+    else:
+        try:
+            key = secret.encode()
+        except UnicodeEncodeError:
+            raise ConfigurationError("the webhook secret is not valid text (a lone surrogate?)") from None
+    if not key:
+        raise ConfigurationError("the webhook secret is empty: give the secret the provider signs with")
+    return key
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -95,6 +114,8 @@ class WebhookReceiver:
         remember: int = 10_000,
     ) -> None:
         self.watch = watch
+        if secret is not None:
+            _key(secret)  # refuse a malformed secret now, not on the first webhook
         self._secret = secret
         self.max_body_bytes = max_body_bytes
         self.tolerance = tolerance
@@ -166,9 +187,10 @@ class WebhookReceiver:
             return 404, {"error": f"the {watch.provider} provider takes no webhooks"}
         try:
             pushes = await await_me_maybe(watch._hooks.caller("parse_webhook")(ctx=ctx, headers=headers, body=body))
-        except (ParseError, ValueError) as exc:
+        except (ParseError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
             self.rejected += 1
-            return 400, {"error": str(exc)}
+            reason = str(exc) if isinstance(exc, TidingsError) else f"the body cannot be read ({type(exc).__name__})"
+            return 400, {"error": reason[:500]}
         with self._lock:  # close() must know whether a hand-over is under way
             if self.closed:
                 return not_running

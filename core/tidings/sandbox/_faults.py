@@ -14,6 +14,9 @@ import attrs
 FAULT_KINDS = ("500", "502", "503", "429", "truncated", "non-json", "reset", "error-in-200")
 
 
+_CUT_OFF = frozenset({"truncated", "reset", "non-json"})
+
+
 class ConnectionReset(Exception):
     """Raised by the fault middleware to break the connection (in-process: an httpx.ReadError)."""
 
@@ -25,11 +28,16 @@ class Faults:
     :param latency: seconds added to every API response.
     :param error_rate: share of requests answered 500, 502 or 503.
     :param rate_limit_rate: share answered 429 with ``Retry-After: retry_after``.
-    :param truncated_rate: share whose JSON body is cut in half.
+    :param truncated_rate: share whose JSON body is cut in half (GET only, like resets and non-JSON
+        pages: a cut-off answer to a POST or PUT is an outcome the client cannot know, see
+        ``tidings.start_step``).
     :param non_json_rate: share answered 200 with an HTML page.
     :param reset_rate: share whose connection breaks mid-response.
     :param error_in_200_rate: share answered 200 with the provider's error body
         (only where the emulator defines :meth:`Emulator.error_in_200`).
+    :param writes: serve cut-off faults (truncated, reset, non-JSON) to POST and PUT requests too;
+        off by default, since no client can know whether a write whose answer was lost took effect
+        (tidings reports it, see ``tidings.start_step``): turn it on to test exactly that.
     :param seed: the random seed, for repeatable runs.
 
     ``fail_next("503", 2)`` queues exact faults for the next requests, for tests.
@@ -43,6 +51,7 @@ class Faults:
     non_json_rate: float = 0.0
     reset_rate: float = 0.0
     error_in_200_rate: float = 0.0
+    writes: bool = False
     seed: int = 0
     queued: deque[str] = attrs.field(factory=deque)
     served: dict[str, int] = attrs.field(factory=dict)
@@ -62,7 +71,8 @@ class Faults:
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(known)}")
             try:
-                values[key] = int(value) if key == "seed" else float(value)
+                values[key] = int(value) if key == "seed" else (value.strip().lower() in ("1", "true", "yes")
+                                                                 if key == "writes" else float(value))
             except ValueError:
                 raise ValueError(f"fault {key!r} needs a number, got {value!r}") from None
         return cls(**values)
@@ -100,6 +110,10 @@ class Faults:
             if faults.latency:
                 await anyio.sleep(faults.latency)
             kind = faults.pick(error_in_200 is not None)
+            if kind in _CUT_OFF and not faults.writes and scope["method"] not in ("GET", "HEAD"):
+                # an answer cut off after a POST or PUT took effect cannot be survived without an idempotency
+                # key (the client must not send it again: it reports StartOutcomeUnknown): served whole
+                kind = None
             if kind is None:
                 await app(scope, receive, send)
                 return

@@ -175,6 +175,7 @@ async def test_a_trigger_whose_answer_was_lost_is_not_an_error() -> None:
     async with httpx.AsyncClient(transport=emu.transport(), base_url="http://bank-sync.sandbox",
                                  headers={"authorization": f"Bearer {emu.token}"}) as client:
         queue_id = (await client.post("/v2.1/queues")).json()["id"]
+    emu.faults.writes = True
     emu.faults.fail_next("reset")  # the sync starts, then the connection breaks
     w, _ = await follow(emu, {"queue_id": queue_id, "connection_id": cid, "trigger": "true"})
     assert ended(w) and emu.syncs == [(cid, "ALL")]

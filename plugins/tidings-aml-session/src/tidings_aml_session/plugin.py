@@ -12,7 +12,6 @@ webhooks arrive on time, late, twice or never.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -115,8 +114,13 @@ def _split(ctx: tidings.WatchContext, name: str) -> list[str]:
 # -- starting sessions ------------------------------------------------------
 
 
-async def _start_one(ctx: tidings.WatchContext, identifier: str, webhooks: Any) -> str:
-    """POST one session, retried on transient faults with the watch's own backoff."""
+async def _start_one(ctx: tidings.WatchContext, i: int, identifier: str, webhooks: Any) -> str:
+    """POST one session, as a start step: journaled before and after, so never POSTed twice.
+
+    Not retried here: a POST whose answer was lost may have started the session. The engine runs
+    ``start`` again on a transient fault, and a step the provider surely did not take (busy,
+    refused, no connection) is sent again; one it may have taken is reported, not repeated.
+    """
 
     async def post() -> str:
         created = await start_session(
@@ -131,7 +135,7 @@ async def _start_one(ctx: tidings.WatchContext, identifier: str, webhooks: Any) 
         )
         return created.session_id
 
-    session_id: str = await ctx.retry(post)
+    session_id: str = await tidings.start_step(f"session:{i}:{identifier}", post)
     return session_id
 
 
@@ -149,8 +153,13 @@ async def start(ctx: tidings.WatchContext) -> list[Stream]:
     webhooks = webhooks_field(url, _split(ctx, "webhook_events") or EVENT_TYPES) if url else None
     started: list[str | None] = [None] * len(identifiers)
 
+    errors: list[BaseException] = []
+
     async def one(i: int, identifier: str) -> None:
-        started[i] = await _start_one(ctx, identifier, webhooks)
+        try:
+            started[i] = await _start_one(ctx, i, identifier, webhooks)
+        except Exception as exc:  # the others go on: a POST cancelled half-way would be an outcome not known
+            errors.append(exc)
 
     if identifiers:
         ctx.param("country", required=True)
@@ -158,6 +167,8 @@ async def start(ctx: tidings.WatchContext) -> list[Stream]:
             async with anyio.create_task_group() as tg:
                 for i, identifier in enumerate(identifiers):
                     tg.start_soon(one, i, identifier)
+            if errors:
+                raise errors[0]
         except BaseExceptionGroup as group:
             first: BaseException = group
             while isinstance(first, BaseExceptionGroup):
@@ -271,7 +282,7 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Sequence[Push]:
     :raises tidings.ParseError: the body is not ``{"sessionId", "status", …}`` (answered 400).
     """
     try:
-        data = json.loads(body)
+        data = tidings.loads_json(body)
     except ValueError:
         raise tidings.ParseError("the webhook body is not JSON", provider=PROVIDER) from None
     tidings.require(data, ("sessionId", "status"), provider=PROVIDER)

@@ -20,7 +20,7 @@ import anyio
 import attrs
 import httpx
 import tidings
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tidings import Event, Page, Param, ProviderInfo, Stream, WatchContext, hookimpl
 
 from tidings_bank_sync.models import QueueCursor, QueueEvent
@@ -119,9 +119,19 @@ def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None
 # -- start: subscribe, trigger -------------------------------------------------
 
 
-async def _retrying(ctx: WatchContext, send: Callable[[int], Awaitable[Any]]) -> Any:
-    """Run ``send(attempt)`` again on transient faults (start is not retried by the engine)."""
+async def _retrying(
+    ctx: WatchContext, send: Callable[[int], Awaitable[Any]], *, once: bool = False, first: int = 1
+) -> Any:
+    """Run ``send(attempt)`` again on transient faults.
+
+    :param once: the request is not idempotent: retry only faults that show the provider did
+        nothing (busy, no connection); one it may have taken ends the start step unknown.
+    :param first: the number of the first attempt (above 1: an earlier run may have sent it).
+    """
     attempts = int(tidings.param(ctx.params, "start_attempts") or START_ATTEMPTS)
+    retryable = (lambda e: isinstance(e, tidings.TransientError) and tidings.request_not_taken(e)) if once else (
+        lambda e: isinstance(e, tidings.TransientError)
+    )
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -132,13 +142,13 @@ async def _retrying(ctx: WatchContext, send: Callable[[int], Awaitable[Any]]) ->
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max(1, attempts)),
         wait=wait,
-        retry=retry_if_exception_type(tidings.TransientError),
+        retry=retry_if_exception(retryable),
         sleep=anyio.sleep,
         reraise=True,
     )
     async for attempt in retrying:
         with attempt:
-            return await send(attempt.retry_state.attempt_number)
+            return await send(attempt.retry_state.attempt_number + first - 1)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -154,7 +164,7 @@ async def _subscribe(ctx: WatchContext) -> str:
             )
         return queue.id
 
-    result: str = await _retrying(ctx, send)
+    result: str = await tidings.start_step("queue", lambda: _retrying(ctx, send, once=True))
     return result
 
 
@@ -189,7 +199,13 @@ async def _trigger_one(ctx: WatchContext, connection_id: str, sync_type: str | N
             return  # our earlier attempt started it; its answer was lost on the way
         ctx.http.raise_for_status(response)
 
-    await _retrying(ctx, send)
+    try:
+        await tidings.start_step(f"sync:{connection_id}", lambda: _retrying(ctx, send))
+    except tidings.StartOutcomeUnknown:
+        # an earlier run triggered it and died before the answer was saved: trigger again, since the
+        # provider answers 409 while that sync still runs (taken as ours), and a finished sync is
+        # followed on the queue either way
+        await tidings.start_step(f"sync:{connection_id}:again", lambda: _retrying(ctx, send, first=2))
 
 
 async def _trigger_all(ctx: WatchContext) -> list[str]:
@@ -205,7 +221,7 @@ async def _trigger_all(ctx: WatchContext) -> list[str]:
             )
         return [c for c in (connection_id_from_link(link) for link in links) if c]
 
-    found: list[str] = await _retrying(ctx, send)
+    found: list[str] = await tidings.start_step("sync:all", lambda: _retrying(ctx, send, once=True))
     return found
 
 

@@ -52,6 +52,8 @@ def parse_queue_body(text: str | bytes) -> list[Any]:
             f"the queue body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} (char {exc.pos})",
             provider=PROVIDER,
         ) from exc
+    except RecursionError:
+        raise tidings.ParseError("the queue body is JSON nested too deeply to read", provider=PROVIDER) from None
     if isinstance(data, list):
         return data
     if isinstance(data, Mapping):

@@ -8,12 +8,11 @@ configured the URL is derived from the first API request this auth signs.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
-from tidings import OAuth2ClientCredentials, TransientError
+from tidings import OAuth2ClientCredentials, TransientError, loads_json
 
 __all__ = ["FinancingOAuth", "default_token_url"]
 
@@ -74,7 +73,7 @@ class FinancingOAuth(OAuth2ClientCredentials):
             )
         if response.status_code == 200:
             try:
-                json.loads(response.content)
+                loads_json(response.content)
             except ValueError:
                 raise TransientError(
                     f"the token endpoint answered a body that is not JSON ({len(response.content)} bytes; "

@@ -28,6 +28,7 @@ from tidings import (
     ProviderHTTPError,
     TransientError,
     WatchContext,
+    loads_json,
     parse_retry_after,
     structure,
 )
@@ -107,8 +108,8 @@ def _parameter_of(first: ErrorObject) -> str | None:
 
 def _error_document(response: httpx.Response) -> ErrorDocument | None:
     try:
-        body = response.json()
-    except ValueError:
+        body = loads_json(response.content)
+    except ValueError:  # not JSON, or nested too deeply to decode
         return None
     if not isinstance(body, dict) or not isinstance(body.get("errors"), list) or not body["errors"]:
         return None

@@ -14,6 +14,7 @@ The page after which every inner request is final carries ``Page.ended = {id}``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -173,11 +174,11 @@ async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
     if code:
         # another error code inside a 2xx: final for this id, reported as an event
         return Page(records=[body], ended=done)
-    assert isinstance(body, dict)
-    content = body.get("content")
+    content = body.get("content") if isinstance(body, dict) else None
     if not isinstance(content, list):
         raise tidings.TransientError(
-            f"the answer for request {request_id} has neither an error code nor a content list: retrying",
+            f"the answer for request {request_id} is not an object with an error code or a content list "
+            f"(got {type(body).__name__}): retrying",
             provider=NAME,
             url=response.request.url,
         )
@@ -304,7 +305,7 @@ def _read_ids_file(ctx: WatchContext, path: str) -> list[str]:
 def _read_bulk_file(ctx: WatchContext, path: str) -> list[Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise tidings.ConfigurationError(f"cannot read bulk_file {path!r}: {exc}", provider=NAME) from exc
     if isinstance(data, dict) and isinstance(data.get("bulk"), list):
         data = data["bulk"]
@@ -316,25 +317,48 @@ def _read_bulk_file(ctx: WatchContext, path: str) -> list[Any]:
 
 
 async def _submit_bulk(ctx: WatchContext, items: list[Any]) -> list[str]:
-    """Submit ``items`` in calls of at most 200; return the request ids to follow."""
+    """Submit ``items`` in calls of at most 200; return the request ids to follow.
+
+    Each call is a start step (:func:`tidings.start_step`): journaled before it is sent and
+    after it is answered, so a retried or resumed start never submits a call twice. An accepted
+    call whose body was cut off is followed by its ``Request-Id`` header (the call's inner
+    requests are paged under it); without one, its outcome is unknown and reported.
+    """
     path, method, follow = ctx.options.bulk_path, ctx.options.bulk_method, ctx.options.bulk_follow
     ids: list[str] = []
     for start_at in range(0, len(items), BULK_LIMIT):
         chunk = items[start_at : start_at + BULK_LIMIT]
-        response = await _bulk_call(ctx, method, path, chunk)
-        header = response.headers.get("request-id")
-        if follow == "call" and header:
-            ids.append(header)
-            continue
-        answer = tidings.structure(ctx.http.json(response), BulkResponse, provider=NAME)
-        for result in answer.bulk:
-            if result.request_id:
-                ids.append(result.request_id)
-            else:
-                log.warning(
-                    "bulk item %s refused: %s %s", result.subscriber_identifiers, result.error_code,
-                    result.error_message,
-                )
+
+        async def submit(chunk: list[Any] = chunk) -> list[str]:
+            return await _submit_chunk(ctx, method, path, chunk, follow)
+
+        digest = hashlib.sha256(json.dumps(chunk, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        ids.extend(await tidings.start_step(f"bulk:{start_at // BULK_LIMIT}:{digest}", submit))
+    return ids
+
+
+async def _submit_chunk(ctx: WatchContext, method: str, path: str, chunk: list[Any], follow: str) -> list[str]:
+    response = await _bulk_call(ctx, method, path, chunk)
+    header = response.headers.get("request-id")
+    if follow == "call" and header:
+        return [header]
+    try:
+        body = ctx.http.json(response)
+    except tidings.TransientError:
+        if not header:
+            raise  # taken, but which ids it made is unknown: reported, never sent again
+        log.warning("the bulk call's answer was cut off: following its Request-Id %s instead of its items", header)
+        return [header]
+    answer = tidings.structure(body, BulkResponse, provider=NAME)
+    ids = []
+    for result in answer.bulk:
+        if result.request_id:
+            ids.append(result.request_id)
+        else:
+            log.warning(
+                "bulk item %s refused: %s %s", result.subscriber_identifiers, result.error_code,
+                result.error_message,
+            )
     return ids
 
 
@@ -370,8 +394,9 @@ def _final(status: str | None) -> bool:
 
 
 def _body_or_none(response: httpx.Response) -> Any:
+    """The decoded body, or None when it is not JSON (cut off, HTML, nested too deeply)."""
     try:
-        return json.loads(response.content)
+        return tidings.loads_json(response.content)
     except ValueError:
         return None
 

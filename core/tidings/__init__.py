@@ -23,6 +23,7 @@ from tidings._errors import (
     StoreError,
     TidingsError,
     TransientError,
+    Undeliverable,
 )
 from tidings._http import HTTP, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
@@ -66,6 +67,7 @@ __all__ = [
     "Stream",
     "TidingsError",
     "TransientError",
+    "Undeliverable",
     "Watch",
     "WatchContext",
     "WatchStats",

@@ -32,3 +32,11 @@ def test_the_feed_benchmark_without_the_fast_decoder() -> None:
 def test_the_request_status_benchmark_runs() -> None:
     out = run("plugins/tidings-request-status/benchmarks/bench_10k.py", "--ids", "20", "--speed", "200")
     assert "ids followed         20" in out
+
+
+def test_the_real_socket_benchmark_runs_every_contender() -> None:
+    out = run("benchmarks/bench_real.py", "--events", "1500", "--page-size", "500", "--rounds", "1")
+    for contender in ("httpx", "tidings-memory-asyncio", "tidings-sqlite-asyncio", "tidings-memory-trio",
+                      "tidings-sqlite-trio", "cli"):
+        assert f"\n{contender} " in out
+    assert "x httpx wall" in out

@@ -24,6 +24,7 @@ from tidings._errors import (
     StoreError,
     TidingsError,
     TransientError,
+    Undeliverable,
 )
 from tidings._http import HTTP, loads_json, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
@@ -69,6 +70,7 @@ __all__ = [
     "Stream",
     "TidingsError",
     "TransientError",
+    "Undeliverable",
     "Watch",
     "WatchContext",
     "WatchStats",

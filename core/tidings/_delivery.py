@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from tidings._errors import HandlerError, TidingsError
+from tidings._errors import HandlerError, TidingsError, Undeliverable
 from tidings._models import Event
 from tidings._stream import Delivered, StopSignal, StreamRun
 
@@ -27,8 +27,15 @@ __all__ = ["Handler", "deliver", "first_error", "merged_events", "stream_events"
 Handler = Callable[[Event], Any]
 
 
-async def stream_events(run: StreamRun, stop: StopSignal) -> AsyncGenerator[Event, None]:
-    """A stream's new events one by one; an event is delivered when the next is asked for."""
+async def stream_events(
+    run: StreamRun, stop: StopSignal, on_page: Callable[[], None] | None = None
+) -> AsyncGenerator[Event, None]:
+    """A stream's new events one by one; an event is delivered when the next is asked for.
+
+    :param on_page: called when a page's events were handed over (or the consumer left mid-page),
+        before the stream saves the position after them: a writer flushes there. If it raises,
+        none of the page counts as delivered.
+    """
     async with contextlib.aclosing(run.pages()) as pages:
         try:
             page = await pages.__anext__()
@@ -42,7 +49,11 @@ async def stream_events(run: StreamRun, stop: StopSignal) -> AsyncGenerator[Even
                     delivered += 1
                     if stop.requested:
                         break
+                if on_page is not None:
+                    on_page()
             except BaseException:  # the consumer left (break, error, cancellation): `delivered` got through
+                if delivered and on_page is not None and not _ended_page(on_page):
+                    delivered = 0
                 with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
                     await pages.athrow(Delivered(delivered))
                 raise
@@ -53,23 +64,51 @@ async def stream_events(run: StreamRun, stop: StopSignal) -> AsyncGenerator[Even
                 return
 
 
+def _ended_page(on_page: Callable[[], None]) -> bool:
+    """Call ``on_page`` once more (the consumer left mid-page); False if it failed (again)."""
+    try:
+        on_page()
+    except Exception:
+        return False
+    return True
+
+
 async def deliver(
-    runs: Sequence[StreamRun], handler: Handler, stop: StopSignal, *, dead_letter_errors: bool, provider: str
+    runs: Sequence[StreamRun],
+    handler: Handler,
+    stop: StopSignal,
+    *,
+    dead_letter_errors: bool,
+    provider: str,
+    on_page: Callable[[], None] | None = None,
 ) -> None:
     """Deliver every stream's events to ``handler`` (the streams at once, in one task group).
 
     A handler exception stops the stream with the position before the event saved and raises
     :class:`HandlerError`; with ``dead_letter_errors`` the event is set aside instead and
-    counts as delivered.
+    counts as delivered. :class:`Undeliverable` always sets the event aside. ``on_page``: see
+    :func:`stream_events`; what it raises stops the watch as a :class:`HandlerError`.
     """
 
+    def page_end() -> None:
+        try:
+            on_page()  # type: ignore[misc]
+        except Exception as exc:
+            raise HandlerError(
+                f"the handler's end of page raised {type(exc).__name__}: {exc}; the position before the page "
+                "is saved",
+                provider=provider,
+            ) from exc
+
     async def one(run: StreamRun) -> None:
-        async with contextlib.aclosing(stream_events(run, stop)) as events:
+        async with contextlib.aclosing(stream_events(run, stop, None if on_page is None else page_end)) as events:
             async for event in events:
                 try:
                     result = handler(event)
                     if result is not None and inspect.isawaitable(result):
                         await result
+                except Undeliverable as exc:
+                    run.dead_letter(str(exc), event.raw)
                 except Exception as exc:
                     if not dead_letter_errors:
                         raise HandlerError(

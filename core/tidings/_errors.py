@@ -16,6 +16,7 @@
     ├── StartOutcomeUnknown       a start request was sent but never answered: not sent again
     ├── ParseError                a record could not become an Event (it is dead-lettered)
     ├── HandlerError              the application's handler raised; the cause is chained
+    ├── Undeliverable             a handler cannot take this event: it is dead-lettered, the watch goes on
     └── StoreError                the checkpoint store failed
 
 Every message names the provider, the URL without secrets, and what to do next.
@@ -42,6 +43,7 @@ __all__ = [
     "StoreError",
     "TidingsError",
     "TransientError",
+    "Undeliverable",
 ]
 
 
@@ -197,3 +199,11 @@ class HandlerError(TidingsError):
 
 class StoreError(TidingsError):
     """The checkpoint store failed."""
+
+
+class Undeliverable(TidingsError):
+    """Raised by a handler: this event can never be handed over (the CLI: it cannot be written as JSON).
+
+    The event is dead-lettered with the message as its reason and the watch goes on, whatever
+    ``on_handler_error`` says: retrying it would fail the same way forever.
+    """

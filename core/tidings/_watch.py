@@ -324,18 +324,21 @@ class Watch:
                 async for event in events:
                     yield event
 
-    async def run(self, handler: Handler) -> WatchStats:
+    async def run(self, handler: Handler, *, on_page: Callable[[], None] | None = None) -> WatchStats:
         """Deliver every new event to ``handler`` (a function or coroutine function).
 
         A feed runs until :meth:`stop` (or ``until_idle``); a tracker until every
         subject ended. A handler exception stops the watch with the position of
         the last delivered event saved and raises :class:`HandlerError`, unless
-        ``on_handler_error="dead-letter"``.
+        ``on_handler_error="dead-letter"``; :class:`Undeliverable` sets the event aside
+        with its reason and goes on. ``on_page()`` is called after each page's events were
+        handed to ``handler``, before the position after them is saved (a writer that
+        batches flushes there; if it raises, the page counts as not delivered).
         """
         async with self._session() as runs:
             await deliver(
                 runs, handler, self._stop, dead_letter_errors=self.on_handler_error == "dead-letter",
-                provider=self.provider,
+                provider=self.provider, on_page=on_page,
             )
         return self.stats
 

@@ -106,7 +106,7 @@ class _Status:
         sys.stderr.flush()
 
 
-async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings.Event], None]) -> str:
+async def _follow(watch: tidings.Watch, status: _Status, lines: _Lines) -> str:
     stopped_by: list[str] = []
 
     async def on_signals(scope: anyio.CancelScope) -> None:
@@ -114,6 +114,8 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
             async for signum in signals:
                 stopped_by.append(signal.Signals(signum).name)
                 watch.stop()
+
+    emit = lines.emit
 
     def handler(event: tidings.Event) -> None:
         emit(event)
@@ -135,7 +137,7 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
             if status.enabled:
                 tg.start_soon(ticker)
             try:
-                await watch.run(handler)
+                await watch.run(handler, on_page=lines.flush)
             finally:
                 tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
@@ -158,9 +160,52 @@ def _outcome(watch: tidings.Watch) -> str:
     return "ended"
 
 
-def _emit(event: tidings.Event) -> None:
-    sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False, default=str) + "\n")
-    sys.stdout.flush()
+try:
+    from msgspec.json import Encoder as _Encoder  # the `fast` extra
+except ImportError:  # pragma: no cover - exercised only without the extra
+    _encode: Callable[[Any], bytes] | None = None
+else:
+    _encode = _Encoder(enc_hook=str).encode
+
+
+def _line(event: tidings.Event) -> bytes:
+    """One event as a JSON line (UTF-8). Text no codec can write (a lone surrogate) is escaped (``\\ud800``).
+
+    :raises tidings.Undeliverable: the event cannot be written as JSON at all (it is dead-lettered).
+    """
+    data = event.to_json()
+    if _encode is not None:
+        try:
+            return _encode(data) + b"\n"
+        except (UnicodeEncodeError, TypeError, ValueError, OverflowError, RecursionError):
+            pass  # json below escapes what msgspec refuses
+    try:
+        return json.dumps(data, ensure_ascii=True, default=str).encode("ascii") + b"\n"
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise tidings.Undeliverable(f"the event cannot be written as a JSON line: {exc}") from exc
+
+
+class _Lines:
+    """stdout's JSON lines: a page's lines are written in one chunk and flushed when the page ends.
+
+    The engine ends a page (``on_page``) before it saves the position after it, so a line is
+    written before its position is saved.
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[bytes] = []
+
+    def emit(self, event: tidings.Event) -> None:
+        self.pending.append(_line(event))
+
+    def flush(self) -> None:
+        if self.pending:
+            chunk, self.pending = b"".join(self.pending), []
+            out = sys.stdout.buffer
+            out.write(chunk)
+            out.flush()
+
+
 
 
 @contextmanager
@@ -340,7 +385,8 @@ if click is not None:
                         click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
                                    f"as watch {watch.name!r} (checkpoint {path or 'in memory'}){hooks}", err=True)
                     try:
-                        outcome = anyio.run(_follow, watch, status, _emit, backend=backend)
+                        sys.stdout.flush()
+                        outcome = anyio.run(_follow, watch, status, _Lines(), backend=backend)
                     except OriginMismatch as exc:
                         if box is None:
                             raise

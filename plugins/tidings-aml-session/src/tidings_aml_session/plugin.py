@@ -271,6 +271,18 @@ def checkpoint(cursor: SessionCursor, event: Event) -> SessionCursor:
 
 
 @hookimpl
+def checkpoint_page(cursor: SessionCursor, events: Sequence[Event]) -> SessionCursor:
+    # ``checkpoint`` over the page in one step: one set, one new tuple (not a tuple scan and copy per event)
+    known = set(cursor.delivered)
+    new: list[str] = []
+    for event in events:
+        if event.id not in known:
+            known.add(event.id)
+            new.append(event.id)
+    return attrs.evolve(cursor, delivered=(*cursor.delivered, *new)) if new else cursor
+
+
+@hookimpl
 def is_terminal(event: Event) -> bool:
     return event.type in TERMINAL_TYPES
 

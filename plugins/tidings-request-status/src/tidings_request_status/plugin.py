@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,17 @@ def checkpoint(cursor: RequestStatusCursor, event: Event) -> RequestStatusCursor
     if event.record_type is InnerRequest and event.subject is not None and event.status is not None:
         return attrs.evolve(cursor, statuses={**cursor.statuses, event.subject: event.status})
     return cursor
+
+
+@hookimpl
+def checkpoint_page(cursor: RequestStatusCursor, events: Sequence[Event]) -> RequestStatusCursor:
+    """``checkpoint`` over the page in one step: the statuses copied once, not once per event."""
+    changed = {
+        event.subject: event.status
+        for event in events
+        if event.record_type is InnerRequest and event.subject is not None and event.status is not None
+    }
+    return attrs.evolve(cursor, statuses={**cursor.statuses, **changed}) if changed else cursor
 
 
 @hookimpl

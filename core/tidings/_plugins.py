@@ -15,6 +15,7 @@ load), ``TIDINGS_TRACE_PLUGINS=1`` (log every hook call to stderr).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.metadata
 import inspect
@@ -150,16 +151,29 @@ def providers() -> dict[str, ProviderEntry]:
     return found
 
 
+def _blocked() -> set[str]:
+    return {n.strip() for n in os.environ.get("TIDINGS_BLOCK_PLUGINS", "").split(",") if n.strip()}
+
+
 def provider(name: str) -> ProviderEntry:
-    """The provider called ``name``, or a ConfigurationError listing the ones installed."""
+    """The provider called ``name``, or a ConfigurationError saying why there is none and what to do."""
     found = providers()
-    if name not in found:
-        names = ", ".join(sorted(found)) or "none"
+    if name in found:
+        return found[name]
+    names = ", ".join(sorted(found)) or "none"
+    if name in _blocked():
         raise ConfigurationError(
-            f"no provider called {name!r} is installed (installed: {names}); "
-            f"install its plugin, for example `pip install tidings-{name}`"
+            f"provider {name!r} is blocked by TIDINGS_BLOCK_PLUGINS; remove it from that variable to use it"
         )
-    return found[name]
+    installed = {ep.name for ep in importlib.metadata.entry_points(group="tidings")}
+    if name in installed:
+        raise ConfigurationError(f"provider {name!r} is installed but not loaded: add it to TIDINGS_LOAD_PLUGINS")
+    close = difflib.get_close_matches(name, list(found), n=1, cutoff=0.6)
+    if close:
+        raise ConfigurationError(f"no provider called {name!r}: did you mean {close[0]!r}? (installed: {names})")
+    raise ConfigurationError(
+        f"no provider called {name!r} is installed (installed: {names}); install the plugin that provides it"
+    )
 
 
 def _direct(impl: pluggy.HookImpl) -> Callable[..., Any]:

@@ -14,9 +14,10 @@ name another host (the seed's do).
 from __future__ import annotations
 
 import functools
+import operator
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,32 +186,55 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
 
 @hookimpl
 def parse_event(record: Any) -> Event:
-    tidings.require(record, ("event_identification", "event_date_time"), provider=NAME, id_field="event_identification")
-    event_id = str(record["event_identification"])
+    # the per-event hot path: plain indexing first; the checks' own messages only when it fails
     try:
-        occurred = tidings.parse_time(record["event_date_time"])
+        event_id = record["event_identification"]
+        when = record["event_date_time"]
+        details = record.get("event_details") or ()
+    except (KeyError, TypeError, AttributeError):
+        event_id = when = None
+    if event_id is None or when is None:
+        tidings.require(record, ("event_identification", "event_date_time"), provider=NAME,
+                        id_field="event_identification")
+        raise ParseError("expected a JSON object", provider=NAME)  # a mapping require accepts, yet unreadable
+    if event_id.__class__ is not str:
+        event_id = str(event_id)
+    try:
+        occurred = tidings.parse_time(when)
     except (ValueError, TypeError) as exc:
         raise ParseError(f"event_date_time: {exc}", provider=NAME, record_id=event_id) from None
-    details = record.get("event_details") or []
-    if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
+    primary: Any = None
+    if details.__class__ is not list and details != ():
         raise ParseError("event_details: expected a list of objects", provider=NAME, record_id=event_id)
-    primary = next((d for d in details if d.get("service_name") == FINANCING_CHECK), details[0] if details else {})
+    for detail in details:
+        if detail.__class__ is not dict and not isinstance(detail, dict):
+            raise ParseError("event_details: expected a list of objects", provider=NAME, record_id=event_id)
+        if primary is None and detail.get("service_name") == FINANCING_CHECK:
+            primary = detail
+    if primary is None:
+        primary = details[0] if details else {}
     subject = record.get("data_set_identification")
-    extra: dict[str, Any] = {}
+    service = primary.get("service_name")
+    status = primary.get("status")
     if isinstance(record, EnrichedRecord):
         typed = tidings.structure(record, ActivityEvent, provider=NAME, record_id=event_id)
-        extra["record"] = attrs.evolve(typed, follow_up=record.follow_up)
+        return Event.make(NAME, event_id, None if subject is None else str(subject), str(service or "activity"),
+                          None if status is None else str(status), occurred, record, False, ActivityEvent,
+                          attrs.evolve(typed, follow_up=record.follow_up))
     return Event.make(
-        provider=NAME,
-        id=event_id,
-        subject=None if subject is None else str(subject),
-        type=str(primary.get("service_name") or "activity"),
-        status=None if primary.get("status") is None else str(primary["status"]),
-        occurred_at=occurred,
-        raw=record,
-        record_type=ActivityEvent,
-        **extra,
+        NAME,
+        event_id,
+        None if subject is None else subject if subject.__class__ is str else str(subject),
+        service if service.__class__ is str else str(service or "activity"),
+        None if status is None else status if status.__class__ is str else str(status),
+        occurred,
+        record,
+        False,
+        ActivityEvent,
     )
+
+
+_occurred_at = operator.attrgetter("occurred_at")
 
 
 @hookimpl
@@ -219,6 +243,15 @@ def checkpoint(cursor: ActivityCursor, event: Event) -> ActivityCursor:
     # poll stopped half-way must restart from the same ``after`` or the older rest would be skipped.
     if cursor.poll_newest is None or event.occurred_at > cursor.poll_newest:
         return attrs.evolve(cursor, poll_newest=event.occurred_at)
+    return cursor
+
+
+@hookimpl
+def checkpoint_page(cursor: ActivityCursor, events: Sequence[Event]) -> ActivityCursor:
+    # ``checkpoint`` folded over the page, building one cursor (not one per event of an ascending page)
+    newest = max(map(_occurred_at, events))
+    if cursor.poll_newest is None or newest > cursor.poll_newest:
+        return attrs.evolve(cursor, poll_newest=newest)
     return cursor
 
 

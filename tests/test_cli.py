@@ -251,3 +251,15 @@ def test_a_blocked_plugin_is_reported_as_blocked(tmp_path: Path) -> None:
 def test_fault_switches_out_of_range_are_refused(faults: str) -> None:
     result = run("sandbox", "opentransact", "--faults", faults)
     assert result.exit_code == 2 and "--faults" in result.stderr and "must be" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("switch", [{"TIDINGS_TRACE_PLUGINS": "1"}, {}])
+def test_trace_and_debug_output_never_show_the_token(switch: dict[str, str], tmp_path: Path) -> None:
+    secret = "sandbox-token"  # the emulator's token: the one this run really sends
+    proc = subprocess.run([TIDINGS, "follow", "financing-activity", "--sandbox", "--until-idle", "--debug",
+                           "--token", secret, "--param", "client_secret=hush-hush",
+                           "--interval", "0"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, **switch})
+    if switch:
+        assert "make_auth" in proc.stderr and "fetch_page" in proc.stderr
+    assert secret not in proc.stderr and "hush-hush" not in proc.stderr, proc.stderr[-2000:]

@@ -21,7 +21,7 @@ import importlib.metadata
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -86,12 +86,37 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm = pluggy.PluginManager("tidings")
         pm.add_hookspecs(hookspecs)
         if os.environ.get("TIDINGS_TRACE_PLUGINS"):
-            pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
-            pm.enable_tracing()
+            _trace(pm)
         _load_entry_points(pm)
         _check(pm)
         _pm = pm
     return _pm
+
+
+def _redacted(name: str, value: Any) -> Any:
+    """A hook argument as the trace shows it: secrets (a token, a secret-looking param) as ``***``."""
+    from tidings._context import WatchContext, redacted, secret_name
+
+    if secret_name(name):
+        return "***" if value is not None else None
+    if isinstance(value, Mapping):
+        return redacted(value)
+    if isinstance(value, WatchContext):
+        return f"<watch {value.watch!r} stream {value.stream.key!r}>"
+    return value
+
+
+def _trace(pm: pluggy.PluginManager) -> None:
+    """``TIDINGS_TRACE_PLUGINS=1``: each hook call and its arguments on stderr, secrets redacted."""
+
+    def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        args = ", ".join(f"{k}={_redacted(k, v)!r}" for k, v in kwargs.items())
+        print(f"tidings trace: {hook}({args}) -> {[pm.get_name(i.plugin) for i in impls]}", file=sys.stderr)
+
+    def after(outcome: Any, hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        return None
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def _check(pm: pluggy.PluginManager) -> None:

@@ -232,3 +232,34 @@ def test_until_idle_on_a_tracker_with_subjects_open_does_not_say_ended(tmp_path:
     assert result.exit_code == 0, result.output
     summary = result.stderr.strip().splitlines()[-1]
     assert "(ended)" not in summary and "still open" in summary, summary
+
+
+def test_an_unknown_provider_gets_a_suggestion_not_pip_advice(tmp_path: Path) -> None:
+    typo = run("follow", "financing-activty", "--checkpoint", str(tmp_path / "c.db"))
+    assert typo.exit_code == 2
+    assert "did you mean 'financing-activity'?" in typo.stderr and "pip install" not in typo.stderr
+
+
+def test_a_blocked_plugin_is_reported_as_blocked(tmp_path: Path) -> None:
+    proc = subprocess.run([TIDINGS, "follow", "bank-sync", "--sandbox"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={**os.environ, "TIDINGS_BLOCK_PLUGINS": "bank-sync"})
+    assert proc.returncode == 2
+    assert "blocked by TIDINGS_BLOCK_PLUGINS" in proc.stderr and "not installed" not in proc.stderr
+
+
+@pytest.mark.parametrize("faults", ["error_rate=5", "reset_rate=-0.1", "latency=-1", "rate_limit_rate=nan"])
+def test_fault_switches_out_of_range_are_refused(faults: str) -> None:
+    result = run("sandbox", "opentransact", "--faults", faults)
+    assert result.exit_code == 2 and "--faults" in result.stderr and "must be" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("switch", [{"TIDINGS_TRACE_PLUGINS": "1"}, {}])
+def test_trace_and_debug_output_never_show_the_token(switch: dict[str, str], tmp_path: Path) -> None:
+    secret = "sandbox-token"  # the emulator's token: the one this run really sends
+    proc = subprocess.run([TIDINGS, "follow", "financing-activity", "--sandbox", "--until-idle", "--debug",
+                           "--token", secret, "--param", "client_secret=hush-hush",
+                           "--interval", "0"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path, env={**os.environ, **switch})
+    if switch:
+        assert "make_auth" in proc.stderr and "fetch_page" in proc.stderr
+    assert secret not in proc.stderr and "hush-hush" not in proc.stderr, proc.stderr[-2000:]

@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 __all__ = ["WatchContext", "param"]
 
 
+_SECRET_WORDS = ("token", "secret", "password", "key", "auth", "credential")
+
+
+def secret_name(name: str) -> bool:
+    """Does an option or argument called ``name`` hold a secret (shown as ``***``)?"""
+    return any(w in name.lower() for w in _SECRET_WORDS)
+
+
+def redacted(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as shown in reprs, traces and errors: secret-looking values as ``***``."""
+    return {k: "***" if secret_name(str(k)) and v is not None else v for k, v in params.items()}
+
+
 def param(params: Mapping[str, Any], name: str, default: Any = None) -> Any:
     """One parameter's value from ``--param`` values: the last one if it was repeated, else ``default``.
 
@@ -65,7 +78,7 @@ class WatchContext:
     provider: str
     watch: str
     stream: Stream
-    params: Mapping[str, Any]
+    params: Mapping[str, Any] = attrs.field(repr=lambda params: repr(redacted(params)))
     base_url: str
     http: HTTP = attrs.field(repr=False)
     after: datetime | None = None

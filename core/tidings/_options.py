@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from tidings._context import secret_name
 from tidings._errors import ConfigurationError
 from tidings._models import Param, ProviderInfo
 
@@ -76,6 +77,8 @@ def _below_minimum(options: Any, params: Sequence[Param]) -> list[str]:
 def _field(param: Param) -> Any:
     if param.name.endswith(_FAMILY):
         return attrs.field(type=dict[str, str], factory=dict)
+    if secret_name(param.name) and not param.repeatable and not param.required:
+        return attrs.field(type=param.type, default=param.default, repr=lambda v: "***" if v is not None else "None")
     if param.repeatable:
         default = tuple(param.default) if param.default is not None else ()
         return attrs.field(type=tuple[param.type, ...], default=default)  # type: ignore[name-defined]

@@ -15,12 +15,13 @@ load), ``TIDINGS_TRACE_PLUGINS=1`` (log every hook call to stderr).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.metadata
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -85,12 +86,37 @@ def get_plugin_manager() -> pluggy.PluginManager:
         pm = pluggy.PluginManager("tidings")
         pm.add_hookspecs(hookspecs)
         if os.environ.get("TIDINGS_TRACE_PLUGINS"):
-            pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
-            pm.enable_tracing()
+            _trace(pm)
         _load_entry_points(pm)
         _check(pm)
         _pm = pm
     return _pm
+
+
+def _redacted(name: str, value: Any) -> Any:
+    """A hook argument as the trace shows it: secrets (a token, a secret-looking param) as ``***``."""
+    from tidings._context import WatchContext, redacted, secret_name
+
+    if secret_name(name):
+        return "***" if value is not None else None
+    if isinstance(value, Mapping):
+        return redacted(value)
+    if isinstance(value, WatchContext):
+        return f"<watch {value.watch!r} stream {value.stream.key!r}>"
+    return value
+
+
+def _trace(pm: pluggy.PluginManager) -> None:
+    """``TIDINGS_TRACE_PLUGINS=1``: each hook call and its arguments on stderr, secrets redacted."""
+
+    def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        args = ", ".join(f"{k}={_redacted(k, v)!r}" for k, v in kwargs.items())
+        print(f"tidings trace: {hook}({args}) -> {[pm.get_name(i.plugin) for i in impls]}", file=sys.stderr)
+
+    def after(outcome: Any, hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        return None
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def _check(pm: pluggy.PluginManager) -> None:
@@ -159,16 +185,29 @@ def providers() -> dict[str, ProviderEntry]:
     return found
 
 
+def _blocked() -> set[str]:
+    return {n.strip() for n in os.environ.get("TIDINGS_BLOCK_PLUGINS", "").split(",") if n.strip()}
+
+
 def provider(name: str) -> ProviderEntry:
-    """The provider called ``name``, or a ConfigurationError listing the ones installed."""
+    """The provider called ``name``, or a ConfigurationError saying why there is none and what to do."""
     found = providers()
-    if name not in found:
-        names = ", ".join(sorted(found)) or "none"
+    if name in found:
+        return found[name]
+    names = ", ".join(sorted(found)) or "none"
+    if name in _blocked():
         raise ConfigurationError(
-            f"no provider called {name!r} is installed (installed: {names}); "
-            f"install its plugin, for example `pip install tidings-{name}`"
+            f"provider {name!r} is blocked by TIDINGS_BLOCK_PLUGINS; remove it from that variable to use it"
         )
-    return found[name]
+    installed = {ep.name for ep in importlib.metadata.entry_points(group="tidings")}
+    if name in installed:
+        raise ConfigurationError(f"provider {name!r} is installed but not loaded: add it to TIDINGS_LOAD_PLUGINS")
+    close = difflib.get_close_matches(name, list(found), n=1, cutoff=0.6)
+    if close:
+        raise ConfigurationError(f"no provider called {name!r}: did you mean {close[0]!r}? (installed: {names})")
+    raise ConfigurationError(
+        f"no provider called {name!r} is installed (installed: {names}); install the plugin that provides it"
+    )
 
 
 def _direct(impl: pluggy.HookImpl) -> Callable[..., Any]:

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     click = None  # type: ignore[assignment]
 
 import anyio
+import attrs
 
 import tidings
 from tidings._errors import ConfigurationError, TidingsError
@@ -208,6 +209,16 @@ class _Lines:
 
 
 
+def _check_faults(faults: Any) -> None:
+    """Rates are shares of requests (0 to 1); latency and Retry-After are seconds (0 or more)."""
+    for name in ("latency", "retry_after", *(n for n in attrs.asdict(faults, recurse=False) if n.endswith("_rate"))):
+        value = getattr(faults, name)
+        ok = 0.0 <= value <= 1.0 if name.endswith("_rate") else 0.0 <= value < float("inf")
+        if not ok:
+            what = "a share of requests from 0 to 1" if name.endswith("_rate") else "seconds, 0 or more"
+            raise ConfigurationError(f"--faults {name}={value:g}: must be {what}")
+
+
 @contextmanager
 def _sandbox(info: tidings.ProviderInfo, faults: str | None = None, port: int = 0) -> Iterator[tuple[Any, Any, str]]:
     if info.emulator is None:
@@ -220,6 +231,7 @@ def _sandbox(info: tidings.ProviderInfo, faults: str | None = None, port: int = 
             emulator.faults = Faults.parse(faults, seed=emulator.seed)
         except ValueError as exc:
             raise ConfigurationError(f"--faults: {exc}") from None
+        _check_faults(emulator.faults)
     scenario = emulator.scenario()
     with emulator.serve(port=port) as base_url:
         yield emulator, scenario, base_url

@@ -296,3 +296,26 @@ async def test_the_default_is_aiohttp_on_asyncio_and_httpcore_on_trio(
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.test:3128")  # httpx's own transports honour a proxy
     assert default_transport("http://api.test", 7) is None
     assert default_transport("https://api.test", 7) is not None  # the proxy is for http:// only
+
+
+def test_loopback_servers_answer_without_nagle_delays() -> None:
+    """serve_asgi (emulators, webhook receivers) sends headers and body in two writes; with Nagle's
+    algorithm on, the body waited for the client's delayed ACK: about 40 ms an answer."""
+    import time
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    with serve_asgi(app, name="nagle test") as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            began = time.perf_counter()
+            for _ in range(20):
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while not data.endswith(b"ok"):
+                    data += conn.recv(4096)
+            took = time.perf_counter() - began
+    assert took < 0.4, f"20 answers took {took:.2f}s"  # about 0.8 s with Nagle on, a few ms without

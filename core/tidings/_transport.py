@@ -12,9 +12,8 @@ httpcore connections in a constant-time pool, any backend) or ``httpx`` (httpx's
 
 from __future__ import annotations
 
-import asyncio
 import os
-import urllib.request
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -29,6 +28,9 @@ KEEPALIVE_SECONDS = 5.0  # httpx's default keep-alive expiry
 
 
 def _on_asyncio() -> bool:
+    asyncio = sys.modules.get("asyncio")  # not imported: not running (importing it costs ~15 ms of start-up)
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # trio (or no loop at all)
@@ -91,6 +93,8 @@ def default_transport(
 
 
 def _proxied(base_url: str) -> bool:
+    import urllib.request  # ~10 ms of start-up: only when a watch starts
+
     url = httpx.URL(base_url)
     proxies = urllib.request.getproxies()
     if not any(proxies.get(k) for k in (url.scheme, "all")):

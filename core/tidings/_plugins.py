@@ -40,6 +40,7 @@ PROVIDER_HOOKS = (
     "fetch_page",
     "parse_event",
     "checkpoint",
+    "checkpoint_page",
     "is_terminal",
     "verify_webhook",
     "parse_webhook",

@@ -15,7 +15,7 @@ def serve_asgi(app: Any, host: str = "127.0.0.1", port: int = 0, *, name: str = 
     """Serve ``app`` until the block ends; yields ``http://host:port`` (port 0 picks a free one)."""
     import uvicorn  # in tidings[sandbox]
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio turns Nagle off only so
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     actual = sock.getsockname()[1]

@@ -45,6 +45,7 @@ from tidings._retry import RetryPolicy
 from tidings._stats import WatchStats
 from tidings._store import CheckpointStore, MemoryStore
 from tidings._stream import Polling, StopSignal, StreamRun, retry_observer
+from tidings._transport import default_transport
 
 __all__ = ["Handler", "Watch", "WatchStats", "follow_all"]
 
@@ -74,6 +75,8 @@ class Watch:
         :class:`HandlerError`) or ``"dead-letter"`` (set the event aside and go on).
     :param max_retries: transient faults tolerated in a row per fetch.
     :param transport: an httpx transport (an in-process emulator), or ``client`` to share one.
+        Default: aiohttp's pool on asyncio when installed, httpcore connections otherwise, sized
+        to ``max_per_host`` (``TIDINGS_HTTP_TRANSPORT`` chooses; see docs/performance.md).
     :param max_per_host: requests in flight to one host, across this watch's streams.
     :param request_deadline: seconds one request may take in all, body included (None: only the
         per-read timeout); a request over it is a transient fault, retried with backoff.
@@ -261,12 +264,15 @@ class Watch:
         http_kwargs: dict[str, Any] = {"deadline": self.request_deadline}
         if self.max_body_bytes is not None:
             http_kwargs["max_body_bytes"] = self.max_body_bytes
+        transport = self._transport
+        if transport is None and self._client is None:  # aiohttp's pool on asyncio, else httpcore's connections
+            transport = default_transport(self.base_url, int(self.limiter.total_tokens))
         self.http = HTTP(
             provider=self.provider,
             base_url=self.base_url,
             auth=await self._make_auth(),
             client=self._client,
-            transport=self._transport,
+            transport=transport,
             limiter=self.limiter,
             **http_kwargs,
         )

@@ -27,6 +27,7 @@ from tidings._errors import (
 from tidings._http import HTTP, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
 from tidings._plugins import ProviderEntry, providers, register, unregister
+from tidings._sinks import Column, TableStore, open_store, table
 from tidings._store import CheckpointStore, MemoryStore, SQLiteStore
 from tidings._sync import collect, run_sync
 from tidings._watch import Watch, WatchStats, follow_all
@@ -41,6 +42,7 @@ __all__ = [
     "BasicAuth",
     "BearerToken",
     "CheckpointStore",
+    "Column",
     "ConfigurationError",
     "DeadLetter",
     "Event",
@@ -63,6 +65,7 @@ __all__ = [
     "SQLiteStore",
     "StoreError",
     "Stream",
+    "TableStore",
     "TidingsError",
     "TransientError",
     "Watch",
@@ -74,6 +77,7 @@ __all__ = [
     "follow_all",
     "format_time",
     "hookimpl",
+    "open_store",
     "param",
     "parse_retry_after",
     "parse_time",
@@ -83,5 +87,6 @@ __all__ = [
     "require",
     "run_sync",
     "structure",
+    "table",
     "unregister",
 ]

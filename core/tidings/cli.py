@@ -143,6 +143,22 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
     return "ended" if watch.kind == "tracker" else "idle"
 
 
+def _store(checkpoint: str, into: str | None, table: str | None) -> tidings.CheckpointStore:
+    """The positions' store: the --checkpoint file, or with --into the database that holds the table too."""
+    if into is None:
+        if table is not None:
+            raise ConfigurationError("--table names the table --into fills: give --into URL too")
+        return tidings.SQLiteStore(checkpoint)
+    source = click.get_current_context().get_parameter_source("checkpoint")
+    if source is not None and source.name != "DEFAULT":
+        raise ConfigurationError("--into keeps the positions in its database with the events: drop --checkpoint")
+    return tidings.open_store(into, table=table or "tidings_events")
+
+
+def _skip(event: tidings.Event) -> None:  # --into: the table is the output
+    return None
+
+
 def _emit(event: tidings.Event) -> None:
     sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()
@@ -236,6 +252,9 @@ if click is not None:
     @click.option("--checkpoint", type=click.Path(dir_okay=False), default=DEFAULT_CHECKPOINT, show_default=True,
                   help="The SQLite file holding positions.")
     @click.option("--name", help="The watch name within the checkpoint file (default: the provider name).")
+    @click.option("--into", metavar="URL", help="Commit each page's events into a table, with the position, in one "
+                  "transaction: sqlite:///F.db, duckdb:///F.duckdb, postgresql://USER@HOST/DB (nothing on stdout).")
+    @click.option("--table", "table_name", metavar="NAME", help="The table --into fills (default: tidings_events).")
     @click.option("--after", help="Where a new watch starts: ISO-8601 time or epoch seconds.")
     @click.option("--until-idle", is_flag=True, help="End a feed once a poll finds nothing new.")
     @click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -261,6 +280,8 @@ if click is not None:
         param_pairs: tuple[str, ...],
         checkpoint: str,
         name: str | None,
+        into: str | None,
+        table_name: str | None,
         after: str | None,
         until_idle: bool,
         interval: float,
@@ -288,7 +309,7 @@ if click is not None:
                 raise ConfigurationError("--webhook-url needs --webhook-listen (the receiver it points to)")
             params = _params(param_pairs)
             entry = tidings._plugins.provider(provider)
-            store = tidings.SQLiteStore(checkpoint)
+            store = _store(checkpoint, into, table_name)
             context = _sandbox(entry.info) if sandbox else nullcontext(None)
             with context as box:
                 options: dict[str, Any] = {}
@@ -315,7 +336,7 @@ if click is not None:
                         click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
                                    f"as watch {watch.name!r} (checkpoint {checkpoint}){hooks}", err=True)
                     try:
-                        outcome = anyio.run(_follow, watch, status, _emit, backend=backend)
+                        outcome = anyio.run(_follow, watch, status, _emit if into is None else _skip, backend=backend)
                     finally:
                         anyio.run(store.aclose, backend=backend)
                 if not quiet:

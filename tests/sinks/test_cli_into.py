@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import tidings
+
+from .conftest import needs_sink_seam
 
 TIDINGS = str(Path(sys.executable).with_name("tidings"))
 
@@ -30,3 +33,26 @@ def test_bad_combinations_are_usage_errors(tmp_path: Path, args: list[str], mess
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "tidings-checkpoints.sqlite3").exists()
+
+
+def test_the_sandbox_feed_into_duckdb_holds_every_event_once(tmp_path: Path) -> None:
+    """The issue's done-when command, then the count an analyst runs."""
+    needs_sink_seam()
+    import duckdb
+
+    first = run(tmp_path, "--into", "duckdb:///events.duckdb", "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""  # the table is the output
+    again = run(tmp_path, "--into", "duckdb:///events.duckdb", "--quiet")  # resumes: nothing new
+    assert again.returncode == 0, again.stderr
+    db = duckdb.connect(str(tmp_path / "events.duckdb"))
+    try:
+        count, distinct = db.execute("select count(*), count(distinct id) from tidings_events").fetchone()
+        (raw_ok,) = db.execute("select bool_and(json_valid(raw)) from tidings_events").fetchone()
+    finally:
+        db.close()
+    from tidings_financing_activity.emulator import FinancingActivityEmulator
+
+    expected = FinancingActivityEmulator().scenario().expected_ids  # what --sandbox serves (seeded)
+    assert count == distinct == len(expected) and raw_ok
+    assert {e.id for e in tidings.table(f"duckdb:///{tmp_path}/events.duckdb")} == expected

@@ -107,6 +107,7 @@ def test_sigkill_at_random_moments_then_resume_holds_every_event_once(
     missing, extra = expected - set(ids), set(ids) - expected
     assert not missing and not extra, f"lost {len(missing)} {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}"
     assert all(e.provider == provider for e in rows)
+    _check_plugin_columns(provider, db, table_name)
 
 
 def _of_saved_queues(emulator: object, db: str, table: str) -> frozenset[str]:
@@ -122,3 +123,18 @@ def _of_saved_queues(emulator: object, db: str, table: str) -> frozenset[str]:
     (saved,) = [json.loads(text) for (text,) in rows]
     queues = {s["key"] for s in saved["streams"]}
     return frozenset(i for q in queues for i in emulator.delivered[q])  # type: ignore[attr-defined]
+
+
+def _check_plugin_columns(provider: str, db: str, table: str) -> None:
+    """The plugin's TABLE_COLUMNS are in the table, each filled for some row."""
+    from tidings._sinks.columns import provider_columns
+
+    columns = provider_columns(provider)
+    assert columns, f"{provider} declares no TABLE_COLUMNS"
+    store = tidings.open_store(db, table=table)
+    try:
+        counts = store._call(lambda: store._rows(
+            "SELECT " + ", ".join(f'COUNT("{c.name}")' for c in columns) + f' FROM "{table}"'))[0]
+    finally:
+        store.close()
+    assert all(n > 0 for n in counts), dict(zip([c.name for c in columns], counts, strict=True))

@@ -302,3 +302,10 @@ async def _fetch_follow_up(ctx: WatchContext, how: str, record: dict[str, Any]) 
     raise tidings.ConfigurationError(
         f"--param enrich must be one of {', '.join(ENRICH_CHOICES)}, not {how!r}", provider=NAME
     )
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("pool_identification", "text", "pool_identification"),
+    tidings.Column("batch_identification", "text", "batch_identification"),
+    tidings.Column("submitter_data_set_identification", "text", "submitter_data_set_identification"),
+)

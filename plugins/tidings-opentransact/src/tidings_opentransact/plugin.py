@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 import httpx
+import tidings
 from tidings import (
     BasicAuth,
     ConfigurationError,
@@ -290,3 +291,11 @@ def checkpoint(cursor: ActivityCursor, event: Event) -> ActivityCursor:
     if cursor.newest is None or event.occurred_at > cursor.newest:
         return attrs.evolve(cursor, newest=event.occurred_at)
     return cursor
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("action", "text", "attributes.action"),
+    tidings.Column("current_status", "text", "attributes.current.status"),
+    tidings.Column("profile_id", "text", "relationships.profile.data.id"),
+    tidings.Column("updated_at", "timestamp", "attributes.updated-at"),
+)

@@ -412,3 +412,8 @@ def _codes(ctx: WatchContext, name: str, default: tuple[str, ...]) -> frozenset[
     if value is None:
         return frozenset(default)
     return frozenset(c.strip() for c in str(value).split(",") if c.strip())
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("request_id", "text", "requestId"),
+)

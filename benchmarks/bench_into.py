@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from tidings_financing_activity.emulator import FinancingActivityEmulator
@@ -58,18 +60,35 @@ def dlt_into_duckdb(base_url: str, token: str, after: str, workdir: Path) -> flo
     return time.perf_counter() - began
 
 
+def populated(n: int) -> tuple[FinancingActivityEmulator, str]:
+    """The emulator holding ``n`` events (copies of its own records with new ids and times: building each
+    through ``add_event`` looks up its data set among all before it, quadratic at this size)."""
+    emulator = FinancingActivityEmulator(max_limit=1000)
+    scenario = emulator.scenario(200)
+    assert scenario.after is not None
+    made = list(emulator.events)
+    stored = type(made[0])
+    start = made[-1].at
+    emulator.events = made[:3]  # the three before `after`
+    for i in range(n):
+        body = dict(made[3 + i % (len(made) - 3)].body)
+        at = start + timedelta(milliseconds=250 * (i // 4))  # ties: four events share a time
+        body["event_identification"] = str(uuid.UUID(int=i))
+        body["event_date_time"] = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+        emulator.events.append(stored(len(emulator.events), at, at, body))
+    emulator.clock.advance(3600 + n)  # every event visible
+    return emulator, scenario.after
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1, help="runs of each contender (the best counts)")
     args = parser.parse_args()
-    emulator = FinancingActivityEmulator(max_limit=1000)
-    scenario = emulator.scenario(args.events)
-    emulator.clock.advance(3600 + args.events * 2)  # every event visible
+    emulator, after = populated(args.events)
     databases = {"sqlite": "sqlite:///{dir}/events.db", "duckdb": "duckdb:///{dir}/events.duckdb"}
     if os.environ.get("TIDINGS_TEST_POSTGRES"):
         databases["postgresql"] = os.environ["TIDINGS_TEST_POSTGRES"]
-    assert scenario.after is not None
     with tempfile.TemporaryDirectory() as tmp, emulator.serve() as base_url:
         workdir = Path(tmp)
         best: dict[str, float] = {}
@@ -79,9 +98,9 @@ def main() -> None:
                 fresh = f"bench_{r}_{time.monotonic_ns()}"  # a new position (and table) each run
                 options = ["--checkpoint", str(workdir / f"{fresh}.sqlite3")] if template is None else [
                     "--into", template.format(dir=workdir), "--table", fresh]
-                seconds = follow(base_url, emulator.token, scenario.after, workdir, *options)
+                seconds = follow(base_url, emulator.token, after, workdir, *options)
                 best[name] = min(best.get(name, seconds), seconds)
-        dlt_seconds = dlt_into_duckdb(base_url, emulator.token, scenario.after, workdir)
+        dlt_seconds = dlt_into_duckdb(base_url, emulator.token, after, workdir)
     n = args.events
     baseline = n / best["/dev/null"]
     print(f"{n:,} financing-activity events, pages of 1,000, loopback, best of {args.rounds}")

@@ -196,3 +196,25 @@ def test_a_password_in_the_url_is_never_shown() -> None:
     with pytest.raises(StoreError) as caught:
         tidings.open_store("postgresql://alice:s3cret-pw@127.0.0.1:1/db?connect_timeout=2")
     assert "s3cret-pw" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+
+
+async def test_text_a_database_refuses_does_not_stall_the_watch(url: str, kind: str, table_name: str) -> None:
+    """PostgreSQL holds no NUL character, and neither JSONB nor DuckDB's JSON a lone surrogate: those
+    become U+FFFD there, the rest of the record as it was (SQLite keeps everything)."""
+    raw = {"nul": "x\x00y", "lone": "x\ud800y", "pair": "\U0001f600", "escaped": "\\u0000 \\ud800", "low": "\udc00"}
+    store = tidings.open_store(url, table=table_name)
+    try:
+        page = [Event("p", "odd\x00id", "s\x00", "t", None, T0, raw)]
+        await store.commit_events("w", "", state(1), [], ["odd\x00id"], 10, page)
+        (back,) = await store.events()
+    finally:
+        await store.aclose()
+    if kind == "postgresql":
+        assert (back.id, back.subject) == ("odd\ufffdid", "s\ufffd")
+        assert back.raw == {"nul": "x\ufffdy", "lone": "x\ufffdy", "pair": "\U0001f600", "escaped": "\\u0000 \\ud800",
+                            "low": "\ufffd"}
+    elif kind == "duckdb":
+        assert (back.id, back.subject) == (page[0].id, page[0].subject)
+        assert back.raw == {**raw, "lone": "x\ufffdy", "low": "\ufffd"}
+    else:
+        assert back == page[0]

@@ -9,13 +9,14 @@ or one ``INSERT ... SELECT UNNEST(...)`` over a list per column).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 
-__all__ = ["COLUMNS_SQL", "Dialect", "utc"]
+__all__ = ["COLUMNS_SQL", "Dialect", "json_cleaner", "utc"]
 
 COLUMNS_SQL = (  # the standard's catalogue (DuckDB and PostgreSQL have it; SQLite does not)
     "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()"
@@ -30,6 +31,23 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+_LONE = r"d[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2}\\u)d[c-f][0-9a-f]{2}"
+
+
+def json_cleaner(*, nul: bool) -> Callable[[str], str]:
+    """A function making ``json.dumps`` text fit a JSON type that refuses a lone surrogate escape (and,
+    with ``nul``, ``\\u0000``): each becomes ``\\ufffd``, the rest of the text is kept (an escaped
+    backslash before them, ``\\\\u0000``, is plain text and left alone)."""
+    unfit = re.compile(r"(?<!\\)((?:\\\\)*)\\u(?:" + ("0000|" if nul else "") + _LONE + ")")
+
+    def clean(text: str) -> str:
+        if "\\ud" not in text and not (nul and "\\u0000" in text):
+            return text
+        return unfit.sub(lambda m: m.group(1) + "\\ufffd", text)
+
+    return clean
 
 
 def _same(value: Any) -> Any:
@@ -55,6 +73,8 @@ class Dialect:
     :param timestamp_in: a UTC datetime as the driver takes it.
     :param timestamp_out: what the driver returns for a timestamp, as an aware datetime.
     :param json_out: what the driver returns for a JSON column, as Python data.
+    :param clean_text: a text value as the database can hold it (PostgreSQL: no NUL character).
+    :param clean_json: a JSON text as the JSON type takes it (``JSONB``: no ``\\u0000``, no lone surrogate).
     """
 
     name: str
@@ -69,6 +89,8 @@ class Dialect:
     timestamp_in: Callable[[datetime], Any] = _same
     timestamp_out: Callable[[Any], datetime] = utc
     json_out: Callable[[Any], Any] = json.loads
+    clean_text: Callable[[Any], Any] | None = None
+    clean_json: Callable[[str], str] | None = None
 
     def sql(self, text: str, **names: str) -> str:
         """``text`` with ``{type}`` names (and the given ``names``) filled in and placeholders converted."""

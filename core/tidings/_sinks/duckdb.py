@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from tidings._sinks.dialect import COLUMNS_SQL, Dialect
+from tidings._sinks.dialect import COLUMNS_SQL, Dialect, json_cleaner
 
 __all__ = ["DIALECT"]
 
@@ -35,4 +35,5 @@ DIALECT = Dialect(
     },
     columns_sql=COLUMNS_SQL,
     arrays=True,
+    clean_json=json_cleaner(nul=False),
 )

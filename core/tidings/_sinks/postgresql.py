@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from tidings._sinks.dialect import COLUMNS_SQL, Dialect
+from tidings._sinks.dialect import COLUMNS_SQL, Dialect, json_cleaner
 
 __all__ = ["DIALECT"]
 
@@ -21,6 +21,11 @@ def connect(target: str) -> Any:
     db = psycopg.connect(target, autocommit=True)
     db.execute("SET TIME ZONE 'UTC'")
     return db
+
+
+def _clean_text(value: Any) -> Any:
+    """A text PostgreSQL can hold: a NUL character becomes U+FFFD."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
 
 
 def _json_out(value: Any) -> Any:
@@ -40,4 +45,6 @@ DIALECT = Dialect(
     arrays=True,
     schema_lock="SELECT pg_advisory_xact_lock(7368920417)",
     json_out=_json_out,
+    clean_text=_clean_text,
+    clean_json=json_cleaner(nul=True),
 )

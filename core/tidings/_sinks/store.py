@@ -254,6 +254,12 @@ class TableStore:
         ]
         for column in columns:
             lists.append([self._value(column, e.raw) for e in events])
+        text, js = self.dialect.clean_text, self.dialect.clean_json
+        if text is not None:
+            for i in (0, 2, 3, 4, 5):
+                lists[i] = list(map(text, lists[i]))
+        if js is not None:
+            lists[8] = list(map(js, lists[8]))
         sql = self._insert_sql(columns)
         if self.dialect.arrays:
             self._rows(sql, lists)

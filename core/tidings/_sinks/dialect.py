@@ -73,6 +73,7 @@ class Dialect:
     :param timestamp_in: a UTC datetime as the driver takes it.
     :param timestamp_out: what the driver returns for a timestamp, as an aware datetime.
     :param json_out: what the driver returns for a JSON column, as Python data.
+    :param bulk_options: keyword arguments of the driver's ``execute`` for a page's insert.
     :param clean_text: a text value as the database can hold it (PostgreSQL: no NUL character).
     :param clean_json: a JSON text as the JSON type takes it (``JSONB``: no ``\\u0000``, no lone surrogate).
     """
@@ -89,6 +90,7 @@ class Dialect:
     timestamp_in: Callable[[datetime], Any] = _same
     timestamp_out: Callable[[Any], datetime] = utc
     json_out: Callable[[Any], Any] = json.loads
+    bulk_options: Mapping[str, Any] = attrs.field(factory=dict)
     clean_text: Callable[[Any], Any] | None = None
     clean_json: Callable[[str], str] | None = None
 

@@ -45,6 +45,7 @@ DIALECT = Dialect(
     arrays=True,
     schema_lock="SELECT pg_advisory_xact_lock(7368920417)",
     json_out=_json_out,
+    bulk_options={"binary": True},  # arrays in binary: no array literal to escape and parse
     clean_text=_clean_text,
     clean_json=json_cleaner(nul=True),
 )

@@ -262,7 +262,7 @@ class TableStore:
             lists[8] = list(map(js, lists[8]))
         sql = self._insert_sql(columns)
         if self.dialect.arrays:
-            self._rows(sql, lists)
+            self._db.execute(sql, lists, **self.dialect.bulk_options)
         else:
             self._many(sql, list(zip(*lists, strict=True)))
 

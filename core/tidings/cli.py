@@ -27,6 +27,8 @@ import anyio
 
 import tidings
 from tidings._errors import ConfigurationError, TidingsError
+from tidings._options import describe
+from tidings._origin import OriginMismatch
 from tidings._watch import _first_error
 from tidings.webhooks import receive
 
@@ -140,17 +142,27 @@ async def _follow(watch: tidings.Watch, status: _Status, emit: Callable[[tidings
         raise _first_error(group)  # noqa: B904 - keeps the error's own cause
     if stopped_by:
         return f"stopped by {stopped_by[0]}, position saved"
-    return "ended" if watch.kind == "tracker" else "idle"
+    return _outcome(watch)
 
 
-def _store(checkpoint: str, into: str | None, table: str | None) -> tidings.CheckpointStore:
-    """The positions' store: the --checkpoint file, or with --into the database that holds the table too."""
+def _outcome(watch: tidings.Watch) -> str:
+    """How a run that was not interrupted ended, for the summary line."""
+    s = watch.stats
+    if watch.kind != "tracker":
+        return "idle"
+    if s.streams_ended < s.streams:  # --until-idle stopped it with work still open
+        return f"idle, {s.streams - s.streams_ended} of {s.streams} still open, position saved: run again to go on"
+    if s.pages == 0 and s.delivered == 0:
+        return (f"ended: watch {watch.name!r} had already ended in an earlier run; "
+                "use another --name to follow new work")
+    return "ended"
+
+
+def _table_store(checkpoint: str | None, into: str | None, table: str | None) -> tidings.TableStore:
+    """With --into, the database that holds the positions with the table."""
     if into is None:
-        if table is not None:
-            raise ConfigurationError("--table names the table --into fills: give --into URL too")
-        return tidings.SQLiteStore(checkpoint)
-    source = click.get_current_context().get_parameter_source("checkpoint")
-    if source is not None and source.name != "DEFAULT":
+        raise ConfigurationError("--table names the table --into fills: give --into URL too")
+    if checkpoint is not None:
         raise ConfigurationError("--into keeps the positions in its database with the events: drop --checkpoint")
     return tidings.open_store(into, table=table or "tidings_events")
 
@@ -225,6 +237,7 @@ if click is not None:
                 "version": e.version,
                 "kind": e.info.kind,
                 "description": e.info.description,
+                "options": [describe(p) for p in e.info.params],
             }
             for e in sorted(found.values(), key=lambda e: e.info.name)
         ]
@@ -249,12 +262,15 @@ if click is not None:
     @click.option(
         "--param", "param_pairs", multiple=True, metavar="KEY=VALUE", help="A provider parameter; repeatable."
     )
-    @click.option("--checkpoint", type=click.Path(dir_okay=False), default=DEFAULT_CHECKPOINT, show_default=True,
-                  help="The SQLite file holding positions.")
+    @click.option("--checkpoint", type=click.Path(dir_okay=False),
+                  help=f"The SQLite file holding positions (default: {DEFAULT_CHECKPOINT}; "
+                       "with --sandbox, none: the run keeps its positions in memory).")
     @click.option("--name", help="The watch name within the checkpoint file (default: the provider name).")
     @click.option("--into", metavar="URL", help="Commit each page's events into a table, with the position, in one "
                   "transaction: sqlite:///F.db, duckdb:///F.duckdb, postgresql://USER@HOST/DB (nothing on stdout).")
     @click.option("--table", "table_name", metavar="NAME", help="The table --into fills (default: tidings_events).")
+    @click.option("--rebase", is_flag=True,
+                  help="Resume a position saved against another --base-url (refused otherwise).")
     @click.option("--after", help="Where a new watch starts: ISO-8601 time or epoch seconds.")
     @click.option("--until-idle", is_flag=True, help="End a feed once a poll finds nothing new.")
     @click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -278,10 +294,11 @@ if click is not None:
         base_url: str | None,
         token: str | None,
         param_pairs: tuple[str, ...],
-        checkpoint: str,
+        checkpoint: str | None,
         name: str | None,
         into: str | None,
         table_name: str | None,
+        rebase: bool,
         after: str | None,
         until_idle: bool,
         interval: float,
@@ -309,7 +326,16 @@ if click is not None:
                 raise ConfigurationError("--webhook-url needs --webhook-listen (the receiver it points to)")
             params = _params(param_pairs)
             entry = tidings._plugins.provider(provider)
-            store = _store(checkpoint, into, table_name)
+            if sandbox and rebase and entry.info.kind == "tracker":
+                raise ConfigurationError("--rebase cannot carry a sandbox tracker over: its queue or session "
+                                         "lived in the emulator of the earlier run", provider=entry.info.name)
+            # a sandbox run never touches real positions: its own store unless --checkpoint says otherwise
+            path = checkpoint if checkpoint is not None or sandbox else DEFAULT_CHECKPOINT
+            store: tidings.CheckpointStore
+            if into is not None or table_name is not None:  # the positions go with the events
+                store, path = _table_store(checkpoint, into, table_name), "in the --into database"
+            else:
+                store = tidings.SQLiteStore(path) if path is not None else tidings.MemoryStore()
             context = _sandbox(entry.info) if sandbox else nullcontext(None)
             with context as box:
                 options: dict[str, Any] = {}
@@ -322,7 +348,7 @@ if click is not None:
                     options.update(base_url=base_url, token=token, page_size=page_size, after=after)
                 longest = max_interval if max_interval is not None else (5.0 if entry.info.kind == "tracker" else 30.0)
                 watch = tidings.Watch(
-                    provider, name=name, params=params, store=store, until_idle=until_idle,
+                    provider, name=name, params=params, store=store, until_idle=until_idle, rebase=rebase,
                     interval=interval, max_interval=max(longest, interval), **options,
                 )
                 status = _Status(watch, enabled=not quiet)
@@ -334,9 +360,15 @@ if click is not None:
                     if status.tty:  # a log or a pipe gets only the summary line (or the one error line)
                         hooks = f", webhooks at {watch.webhook_url}" if webhook_listen else ""
                         click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
-                                   f"as watch {watch.name!r} (checkpoint {checkpoint}){hooks}", err=True)
+                                   f"as watch {watch.name!r} (checkpoint {path or 'in memory'}){hooks}", err=True)
                     try:
                         outcome = anyio.run(_follow, watch, status, _emit if into is None else _skip, backend=backend)
+                    except OriginMismatch as exc:
+                        if box is None:
+                            raise
+                        raise ConfigurationError(
+                            f"{exc.message} (each --sandbox run serves a new emulator: drop --checkpoint to keep "
+                            "the run's positions in memory)", provider=exc.provider) from exc
                     finally:
                         anyio.run(store.aclose, backend=backend)
                 if not quiet:

@@ -43,7 +43,8 @@ def test_the_sandbox_feed_into_duckdb_holds_every_event_once(tmp_path: Path) -> 
     first = run(tmp_path, "--into", "duckdb:///events.duckdb", "--quiet")
     assert first.returncode == 0, first.stderr
     assert first.stdout == ""  # the table is the output
-    again = run(tmp_path, "--into", "duckdb:///events.duckdb", "--quiet")  # resumes: nothing new
+    # a new emulator (another port: --rebase) serves the same seeded events again: none goes in twice
+    again = run(tmp_path, "--into", "duckdb:///events.duckdb", "--quiet", "--rebase")
     assert again.returncode == 0, again.stderr
     db = duckdb.connect(str(tmp_path / "events.duckdb"))
     try:

@@ -29,6 +29,7 @@ from tidings._errors import (
 from tidings._http import HTTP, loads_json, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
 from tidings._plugins import ProviderEntry, providers, register, unregister
+from tidings._sinks import Column, TableStore, open_store, table
 from tidings._start import request_not_taken, start_step
 from tidings._store import CheckpointStore, EventSink, MemoryStore, SQLiteStore
 from tidings._sync import collect, run_sync
@@ -44,6 +45,7 @@ __all__ = [
     "BasicAuth",
     "BearerToken",
     "CheckpointStore",
+    "Column",
     "ConfigurationError",
     "DeadLetter",
     "Event",
@@ -68,6 +70,7 @@ __all__ = [
     "StartOutcomeUnknown",
     "StoreError",
     "Stream",
+    "TableStore",
     "TidingsError",
     "TransientError",
     "Undeliverable",
@@ -81,6 +84,7 @@ __all__ = [
     "format_time",
     "hookimpl",
     "loads_json",
+    "open_store",
     "param",
     "parse_retry_after",
     "parse_time",
@@ -92,5 +96,6 @@ __all__ = [
     "run_sync",
     "start_step",
     "structure",
+    "table",
     "unregister",
 ]

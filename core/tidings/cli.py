@@ -161,6 +161,15 @@ def _outcome(watch: tidings.Watch) -> str:
     return "ended"
 
 
+def _table_store(checkpoint: str | None, into: str | None, table: str | None) -> tidings.TableStore:
+    """With --into, the database that holds the positions with the table."""
+    if into is None:
+        raise ConfigurationError("--table names the table --into fills: give --into URL too")
+    if checkpoint is not None:
+        raise ConfigurationError("--into keeps the positions in its database with the events: drop --checkpoint")
+    return tidings.open_store(into, table=table or "tidings_events")
+
+
 try:
     from msgspec.json import Encoder as _Encoder  # the `fast` extra
 except ImportError:  # pragma: no cover - exercised only without the extra
@@ -205,6 +214,13 @@ class _Lines:
             out = sys.stdout.buffer
             out.write(chunk)
             out.flush()
+
+
+class _NoLines(_Lines):
+    """``--into``: the table is the output, stdout gets no lines."""
+
+    def emit(self, event: tidings.Event) -> None:
+        return None
 
 
 
@@ -310,6 +326,9 @@ if click is not None:
                   help=f"The SQLite file holding positions (default: {DEFAULT_CHECKPOINT}; "
                        "with --sandbox, none: the run keeps its positions in memory).")
     @click.option("--name", help="The watch name within the checkpoint file (default: the provider name).")
+    @click.option("--into", metavar="URL", help="Commit each page's events into a table, with the position, in one "
+                  "transaction: sqlite:///F.db, duckdb:///F.duckdb, postgresql://USER@HOST/DB (nothing on stdout).")
+    @click.option("--table", "table_name", metavar="NAME", help="The table --into fills (default: tidings_events).")
     @click.option("--rebase", is_flag=True,
                   help="Resume a position saved against another --base-url (refused otherwise).")
     @click.option("--after", help="Where a new watch starts: ISO-8601 time or epoch seconds.")
@@ -337,6 +356,8 @@ if click is not None:
         param_pairs: tuple[str, ...],
         checkpoint: str | None,
         name: str | None,
+        into: str | None,
+        table_name: str | None,
         rebase: bool,
         after: str | None,
         until_idle: bool,
@@ -370,7 +391,11 @@ if click is not None:
                                          "lived in the emulator of the earlier run", provider=entry.info.name)
             # a sandbox run never touches real positions: its own store unless --checkpoint says otherwise
             path = checkpoint if checkpoint is not None or sandbox else DEFAULT_CHECKPOINT
-            store = tidings.SQLiteStore(path) if path is not None else tidings.MemoryStore()
+            store: tidings.CheckpointStore
+            if into is not None or table_name is not None:  # the positions go with the events
+                store, path = _table_store(checkpoint, into, table_name), "in the --into database"
+            else:
+                store = tidings.SQLiteStore(path) if path is not None else tidings.MemoryStore()
             context = _sandbox(entry.info) if sandbox else nullcontext(None)
             with context as box:
                 options: dict[str, Any] = {}
@@ -398,7 +423,8 @@ if click is not None:
                                    f"as watch {watch.name!r} (checkpoint {path or 'in memory'}){hooks}", err=True)
                     try:
                         sys.stdout.flush()
-                        outcome = anyio.run(_follow, watch, status, _Lines(), backend=backend)
+                        lines = _Lines() if into is None else _NoLines()  # --into: the table is the output
+                        outcome = anyio.run(_follow, watch, status, lines, backend=backend)
                     except OriginMismatch as exc:
                         if box is None:
                             raise

@@ -299,3 +299,11 @@ def parse_webhook(headers: Mapping[str, str], body: bytes) -> Sequence[Push]:
         raise tidings.ParseError("the webhook body is not JSON", provider=PROVIDER) from None
     tidings.require(data, ("sessionId", "status"), provider=PROVIDER)
     return [Push(stream=str(data["sessionId"]))]
+
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("session_id", "text", "sessionId"),
+    tidings.Column("aml_report", "text", "results.aml-report"),
+    tidings.Column("sanctions_report", "text", "results.sanctions-report"),
+)

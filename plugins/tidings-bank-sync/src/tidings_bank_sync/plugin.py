@@ -352,3 +352,12 @@ def is_terminal(ctx: WatchContext, event: Event) -> bool:
     if event.type == "AUTH_FAILED":
         return _flag(ctx.param("end_on_auth_failed"), True, "end_on_auth_failed")
     return event.type in TERMINAL_TYPES
+
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("resource_type", "text", "resource_type"),
+    tidings.Column("connection_id", "text", "resource.id"),
+    tidings.Column("bank_name", "text", "resource.name"),
+    tidings.Column("creation_date", "integer", "creation_date"),
+)

@@ -311,3 +311,11 @@ async def _fetch_follow_up(ctx: WatchContext, how: str, record: dict[str, Any]) 
     if data_set is None:
         return None
     return await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})
+
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("pool_identification", "text", "pool_identification"),
+    tidings.Column("batch_identification", "text", "batch_identification"),
+    tidings.Column("submitter_data_set_identification", "text", "submitter_data_set_identification"),
+)

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 import httpx
+import tidings
 from tidings import (
     BasicAuth,
     ConfigurationError,
@@ -273,3 +274,10 @@ def checkpoint_page(cursor: ActivityCursor, events: Sequence[Event]) -> Activity
     if cursor.newest is None or newest > cursor.newest:
         return attrs.evolve(cursor, newest=newest)
     return cursor
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("action", "text", "attributes.action"),
+    tidings.Column("current_status", "text", "attributes.current.status"),
+    tidings.Column("profile_id", "text", "relationships.profile.data.id"),
+    tidings.Column("updated_at", "timestamp", "attributes.updated-at"),
+)

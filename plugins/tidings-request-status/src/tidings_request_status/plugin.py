@@ -435,3 +435,9 @@ def _int(mapping: Any, key: str) -> int | None:
 @functools.cache  # one set per watch's option value, not one per page
 def _codes(values: tuple[str, ...]) -> frozenset[str]:
     return frozenset(values)
+
+
+# typed columns of the event table `--into` fills (docs/sinks.md), read from each raw record
+TABLE_COLUMNS = (
+    tidings.Column("request_id", "text", "requestId"),
+)

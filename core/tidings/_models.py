@@ -235,10 +235,18 @@ _COLUMNS = ("occurred_at", "provider", "type", "status", "subject", "id", "termi
 
 
 class EventList(list[Event]):
-    """A list of events that renders as a table in Jupyter and as text elsewhere."""
+    """A list of events that renders as a table in Jupyter and as text elsewhere.
 
-    def __init__(self, events: Iterable[Event] = ()) -> None:
+    ``interrupted`` is True when the run that collected them was interrupted
+    (Ctrl-C, the kernel's interrupt): the list holds every event delivered, and
+    the saved position is not past the last of them.
+    """
+
+    interrupted: bool
+
+    def __init__(self, events: Iterable[Event] = (), *, interrupted: bool = False) -> None:
         super().__init__(events)
+        self.interrupted = interrupted
 
     def _rows(self) -> list[list[str]]:
         rows = []
@@ -252,7 +260,10 @@ class EventList(list[Event]):
         widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines) + f"\n({len(self)} events)"
+        return "\n".join(lines) + f"\n({len(self)} events{self._note()})"
+
+    def _note(self) -> str:
+        return ", interrupted" if self.interrupted else ""
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
@@ -261,7 +272,7 @@ class EventList(list[Event]):
         )
         return (
             f"<table class='tidings-events'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table><p>{len(self)} events</p>"
+            f"<tbody>{body}</tbody></table><p>{len(self)} events{self._note()}</p>"
         )
 
     def to_pandas(self) -> Any:

@@ -31,6 +31,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type, stop_after_attempt
 
 from tidings._auth import BearerToken
+from tidings._collect import collect_into
 from tidings._context import WatchContext
 from tidings._convert import converter, user_time
 from tidings._errors import (
@@ -45,7 +46,7 @@ from tidings._errors import (
     safe_url,
 )
 from tidings._http import HTTP
-from tidings._models import DeadLetter, Event, Page, Stream
+from tidings._models import DeadLetter, Event, EventList, Page, Stream
 from tidings._plugins import ProviderHooks, await_me_maybe
 from tidings._plugins import provider as _provider_entry
 from tidings._store import CheckpointStore, MemoryStore
@@ -878,25 +879,9 @@ class Watch:
                 except StopAsyncIteration:
                     return
 
-    async def collect(self, limit: int | None = None) -> list[Event]:
+    async def collect(self, limit: int | None = None) -> EventList:
         """The events of a run (a tracker to its end, a feed until idle or ``limit`` events)."""
-        from tidings._models import EventList
-
-        out = EventList()
-        if limit is not None and limit <= 0:
-            return out
-        until_idle = self.until_idle
-        if self.info.kind == "feed" and limit is None:
-            self.until_idle = True
-        try:
-            async with contextlib.aclosing(self.events()) as events:
-                async for event in events:
-                    out.append(event)
-                    if limit is not None and len(out) >= limit:
-                        self.stop()
-        finally:
-            self.until_idle = until_idle
-        return out
+        return await collect_into(self, limit)
 
 
 def default_name(provider: str, params: Mapping[str, Any]) -> str:

@@ -1,0 +1,42 @@
+"""Collecting a watch's events into an :class:`EventList` (``Watch.collect`` and ``tidings.collect``).
+
+An event counts as delivered once it is in the list: the position saved when a
+run stops (idle, ``limit``, an interrupt) is never past the events handed back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from tidings._models import EventList
+
+if TYPE_CHECKING:
+    from tidings._watch import Watch
+
+__all__ = ["collect_into"]
+
+
+async def collect_into(watch: Watch, limit: int | None = None, out: EventList | None = None) -> EventList:
+    """Append a run's events to ``out`` (a new list if None) and return it.
+
+    A tracker runs to its end; a feed until a poll finds nothing new, or until
+    ``limit`` events, whichever comes first. The caller may keep ``out`` to read
+    what was collected when the run is interrupted.
+    """
+    if out is None:
+        out = EventList()
+    if limit is not None and limit <= 0:
+        return out
+    until_idle = watch.until_idle
+    if watch.info.kind == "feed":
+        watch.until_idle = True  # a limit is an upper bound, not a promise that many events exist
+    try:
+        async with contextlib.aclosing(watch.events()) as events:
+            async for event in events:
+                out.append(event)
+                if limit is not None and len(out) >= limit:
+                    watch.stop()
+    finally:
+        watch.until_idle = until_idle
+    return out

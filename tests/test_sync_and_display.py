@@ -56,3 +56,13 @@ def test_typed_records_are_built_on_first_access(server: TinyServer) -> None:
     record = event.record
     assert record.id == "e00" and record.time.tzinfo is not None
     assert event.record is record  # cached
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_watch_stats_repr_shows_the_elapsed_time(server: TinyServer, backend: str) -> None:
+    stats = tidings.run_sync(make_watch(server), lambda e: None, backend=backend)  # type: ignore[arg-type]
+    text = repr(stats)
+    assert text.startswith("WatchStats(delivered=12, duplicates=")
+    assert f"elapsed={stats.elapsed:.3f}s)" in text
+    assert "started" not in text and "finished" not in text and "running" not in text
+    assert "running" in repr(tidings.WatchStats())

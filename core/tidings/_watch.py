@@ -121,6 +121,11 @@ class WatchStats:
     def elapsed(self) -> float:
         return (self.finished or time.monotonic()) - self.started
 
+    def __repr__(self) -> str:  # the elapsed time, not the monotonic clock readings behind it
+        counts = ", ".join(f"{f.name}={getattr(self, f.name)}" for f in attrs.fields(WatchStats)[:7])
+        running = "" if self.finished is not None else ", running"
+        return f"WatchStats({counts}, elapsed={self.elapsed:.3f}s{running})"
+
 
 class _StreamRun:
     """One stream's loop and state."""

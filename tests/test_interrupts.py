@@ -6,6 +6,7 @@ being fetched, and holds the answer back long enough for the main thread to see 
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -122,3 +123,39 @@ def test_collect_with_a_limit_ends_at_idle_when_the_feed_has_fewer(server: TinyS
     ended = done.wait(10)  # (a daemon thread: a stuck run does not keep the test process alive)
     assert ended, "collect(limit=100) on a feed of 12 events did not end at idle"
     assert len(result[0]) == 12 and not result[0].interrupted
+
+
+def run_in_a_kernel_like_loop(backend: str, make: Any) -> Any:
+    """Run ``make()`` (a coroutine) as a top-level ``await`` does: asyncio without ``asyncio.run``'s
+    own SIGINT handling (Jupyter's kernel loop), or ``trio.run``."""
+    if backend == "trio":
+        import trio
+
+        return trio.run(make)
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(make())
+    finally:
+        loop.close()
+
+
+@each_kind_and_backend
+def test_interrupted_top_level_await_collect_hands_back_what_it_collected(
+    provider: str, backend: str, tmp_path: Path
+) -> None:
+    srv = feed_server() if provider == "tiny-feed" else tracker_server()
+    everything = {e["id"] for e in srv.events}
+    path = tmp_path / "cp.sqlite3"
+
+    async def cell() -> tidings.EventList:
+        return await watch_on(srv, provider, path).collect()
+
+    try:
+        first = run_in_a_kernel_like_loop(backend, cell)
+    except KeyboardInterrupt:  # before the fix: the events collected were dropped, their position saved
+        first = tidings.EventList()
+    assert srv.fired
+    assert first.interrupted and 0 < len(first) < len(everything)
+    rest = run_in_a_kernel_like_loop(backend, cell)
+    assert not rest.interrupted
+    assert {e.id for e in first} | {e.id for e in rest} == everything

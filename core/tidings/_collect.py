@@ -37,6 +37,10 @@ async def collect_into(watch: Watch, limit: int | None = None, out: EventList | 
                 out.append(event)
                 if limit is not None and len(out) >= limit:
                     watch.stop()
+    except KeyboardInterrupt:
+        # Ctrl-C or the kernel's interrupt met inside this run (a top-level ``await watch.collect()``):
+        # the streams saved the position of what got here, so hand it back rather than drop it.
+        out.interrupted = True
     finally:
         watch.until_idle = until_idle
     return out

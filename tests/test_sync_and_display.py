@@ -66,3 +66,12 @@ def test_watch_stats_repr_shows_the_elapsed_time(server: TinyServer, backend: st
     assert f"elapsed={stats.elapsed:.3f}s)" in text
     assert "started" not in text and "finished" not in text and "running" not in text
     assert "running" in repr(tidings.WatchStats())
+
+
+def test_one_event_shows_its_typed_record_as_a_small_table(server: TinyServer) -> None:
+    server.add("<x>", 9, subject="a&b")
+    event = tidings.collect(make_watch(server))[-1]
+    html = event._repr_html_()  # type: ignore[attr-defined]
+    assert html.startswith("<table class='tidings-event'>") and ">TinyRecord<" in html
+    assert "&#x27;a&amp;b&#x27;" in html and "<x>" not in html and "&lt;x&gt;" in html
+    assert html.count("<tr>") == 7 + 1 + 4  # envelope, the record's title, its four fields

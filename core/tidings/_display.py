@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tidings._models import Event
 
-__all__ = ["COLUMNS", "html_table", "text_table", "to_pandas", "to_polars"]
+__all__ = ["COLUMNS", "event_table", "html_table", "text_table", "to_pandas", "to_polars"]
 
 COLUMNS = ("occurred_at", "provider", "type", "status", "subject", "id", "terminal")
 MAX_ROWS = 60  # more than this shows the first and last HEAD_ROWS, as pandas does
@@ -129,4 +129,36 @@ def to_polars(events: Sequence[Event]) -> Any:
             "terminal": pl.Series(cols["terminal"], dtype=pl.Boolean),
             "raw": pl.Series(cols["raw"], dtype=pl.Object),
         }
+    )
+
+
+def _record_fields(record: Any) -> list[tuple[str, Any]]:
+    import attrs
+
+    if attrs.has(type(record)):
+        return [(f.name, getattr(record, f.name)) for f in attrs.fields(type(record))]
+    if isinstance(record, dict):
+        return list(record.items())
+    return [("record", record)]
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> str:
+    return "".join(
+        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(repr(v))}</td></tr>"
+        for k, v in pairs
+    )
+
+
+def event_table(event: Event) -> str:
+    """One event: its envelope, then its typed record's fields (falling back to ``raw`` if it does not build)."""
+    try:
+        record: Any = event.record
+        title = type(record).__name__
+    except Exception as exc:  # a record that does not structure is shown raw, with why
+        record, title = event.raw, f"raw ({type(exc).__name__}: {exc})"
+    envelope = [(c, event.to_json()[c]) for c in COLUMNS]
+    rows, fields = _pairs(envelope), _pairs(_record_fields(record))
+    return (
+        f"<table class='tidings-event'><tbody>{rows}"
+        f"<tr><th colspan='2' style='text-align:left'>{html.escape(title)}</th></tr>{fields}</tbody></table>"
     )

@@ -191,6 +191,12 @@ class Event:
             object.__setattr__(self, "_record", value)
         return value
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the envelope and the typed record's fields as a small table."""
+        from tidings._display import event_table
+
+        return event_table(self)
+
     def to_json(self) -> dict[str, Any]:
         """The event as the CLI prints it: envelope keys plus ``raw``."""
         return {

@@ -38,7 +38,7 @@ def test_providers_lists_the_installed_plugins_as_json() -> None:
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["bank-sync"] == {
         "name": "bank-sync", "distribution": "tidings-bank-sync", "version": "0.1.0", "kind": "tracker",
-        "description": rows["bank-sync"]["description"],
+        "description": rows["bank-sync"]["description"], "options": rows["bank-sync"]["options"],
     }
     assert {r["kind"] for r in rows.values()} == {"feed", "tracker"}
     assert all(r["description"] for r in rows.values())
@@ -99,10 +99,10 @@ def test_follow_sandbox_streams_json_lines_for_every_provider(provider: str, kin
         assert "done, 0 open" in summary and "terminal:" in summary
         for outcome in {e["status"] or e["type"] for e in events if e["terminal"]}:
             assert f"{outcome} " in summary
-    assert (tmp_path / "tidings-checkpoints.sqlite3").exists()
+    assert not (tmp_path / "tidings-checkpoints.sqlite3").exists()  # a sandbox never touches real positions
     again = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=90)
     assert again.returncode == 0, again.stderr
-    assert again.stdout == ""  # resumed from the checkpoint: nothing delivered twice
+    assert again.stdout  # a new emulator, a new run: no 404 about the last run's queue, no empty "(ended)"
 
 
 def test_sigterm_stops_a_feed_cleanly_with_its_position_saved(tmp_path: Path) -> None:
@@ -161,13 +161,74 @@ def test_environment_switches_limit_block_and_trace_plugins(tmp_path: Path) -> N
 
 
 def test_a_reader_that_stops_early_ends_the_follow_quietly_with_the_position_saved(tmp_path: Path) -> None:
-    args = [TIDINGS, "follow", "financing-activity", "--sandbox", "--until-idle", "--interval", "0.1", "--quiet"]
+    args = [TIDINGS, "follow", "financing-activity", "--sandbox", "--until-idle", "--interval", "0.1", "--quiet",
+            "--checkpoint", "c.db"]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()  # type: ignore[union-attr]
     proc.stdout.close()  # type: ignore[union-attr]  # like `| head -1`
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err and err == ""
-    rest = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    rest = subprocess.run([*args, "--rebase"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     ids = [json.loads(line)["id"] for line in rest.stdout.splitlines()]
     assert json.loads(first)["id"] not in ids  # delivered before the pipe closed: not again
     assert len(ids) == len(set(ids)) > 0
+
+
+def test_a_sandbox_run_leaves_the_users_checkpoint_file_alone(tmp_path: Path) -> None:
+    real = tmp_path / "tidings-checkpoints.sqlite3"
+    real.write_bytes(b"")  # the user's file (an empty SQLite file is a valid database)
+    proc = subprocess.run([TIDINGS, "follow", "financing-activity", "--sandbox", "--until-idle", "--quiet",
+                           "--interval", "0"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout and real.read_bytes() == b""
+    assert not (tmp_path / "tidings-checkpoints.sqlite3-wal").exists()
+
+
+def test_resuming_against_another_base_url_is_refused_naming_both(tmp_path: Path) -> None:
+    args = ["follow", "financing-activity", "--sandbox", "--until-idle", "--quiet", "--interval", "0",
+            "--checkpoint", str(tmp_path / "c.db")]
+    first = subprocess.run([TIDINGS, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([TIDINGS, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and again.stdout == ""
+    (line,) = again.stderr.strip().splitlines()
+    urls = [word.rstrip(",:") for word in line.split() if word.startswith("http://127.0.0.1:")]
+    assert len(set(urls)) == 2 and "--rebase" in line and "--name" in line, line
+    rebased = subprocess.run([TIDINGS, *args, "--rebase"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert rebased.returncode == 0, rebased.stderr
+    assert rebased.stdout == ""  # the same emulated feed, carried over: nothing delivered twice
+
+
+def test_a_tracker_that_had_ended_says_so_and_how_to_follow_new_work(tmp_path: Path) -> None:
+    from tidings_request_status.emulator import RequestStatusEmulator
+
+    emulator = RequestStatusEmulator()
+    scenario = emulator.scenario(3)
+    with emulator.serve() as url:
+        pairs = [a for k, vs in scenario.params.items() for v in (vs if isinstance(vs, list) else [vs])
+                 for a in ("--param", f"{k}={v}")]
+        args = ["follow", "request-status", "--base-url", url, "--token", emulator.token, *pairs,
+                "--checkpoint", str(tmp_path / "c.db"), "--interval", "0.05"]
+        first = run(*args)
+        assert first.exit_code == 0, first.output
+        assert first.stderr.strip().splitlines()[-1].endswith("(ended)")
+        again = run(*args)
+    assert again.exit_code == 0 and again.stdout == ""
+    assert "had already ended" in again.stderr and "--name" in again.stderr
+
+
+def test_until_idle_on_a_tracker_with_subjects_open_does_not_say_ended(tmp_path: Path) -> None:
+    from tidings.sandbox import Clock
+    from tidings_request_status.emulator import RequestStatusEmulator
+
+    emulator = RequestStatusEmulator()
+    scenario = emulator.scenario(3)
+    emulator.clock = Clock(speed=0.0)  # nothing finishes while we look
+    with emulator.serve() as url:
+        pairs = [a for k, vs in scenario.params.items() for v in (vs if isinstance(vs, list) else [vs])
+                 for a in ("--param", f"{k}={v}")]
+        result = run("follow", "request-status", "--base-url", url, "--token", emulator.token, *pairs,
+                     "--checkpoint", str(tmp_path / "c.db"), "--until-idle", "--interval", "0")
+    assert result.exit_code == 0, result.output
+    summary = result.stderr.strip().splitlines()[-1]
+    assert "(ended)" not in summary and "still open" in summary, summary

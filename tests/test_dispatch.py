@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import tidings
 from tidings import hookimpl
 
-from tiny import TinyFeed, TinyServer, TinyTracker, make_watch
+from tiny import TinyFeed, TinyServer, TinyTracker, at, make_watch
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +141,40 @@ def test_exported_members_are_complete() -> None:
     for name in tidings.__all__:
         assert hasattr(tidings, name), name
     assert len(set(tidings.__all__)) == len(tidings.__all__)
+
+
+class Reads:
+    """Observes what each page held and each retry."""
+
+    def __init__(self) -> None:
+        self.pages: list[tuple[int, int, int, int]] = []
+        self.seconds: list[float] = []
+        self.retries: list[tuple[str, int, float]] = []
+
+    @hookimpl
+    def page_read(self, records: int, new: int, duplicates: int, dead_letters: int, seconds: float) -> None:
+        self.pages.append((records, new, duplicates, dead_letters))
+        self.seconds.append(seconds)
+
+    @hookimpl
+    def fetch_retried(self, ctx: tidings.WatchContext, error: BaseException, attempt: int, wait: float) -> None:
+        self.retries.append((type(error).__name__, attempt, wait))
+
+
+async def test_observers_hear_each_page_read_and_each_retry(
+    server: TinyServer, tiny_feed: Any, tidings_plugin: Any
+) -> None:
+    reads = tidings_plugin(Reads())
+    server.faults.extend([httpx.Response(503, headers={"Retry-After": "0.05"}), httpx.ConnectError("refused")])
+    server.add("e11", 3)  # a repeat of e11
+    server.events.append({"id": "bad", "time": at(3), "subject": "s1"})  # cannot be parsed: no kind
+    watch = make_watch(server)
+    events = await watch.collect()
+    assert len(events) == 12 and len(reads.pages) == watch.stats.pages
+    assert sum(p[1] for p in reads.pages) == 12
+    assert sum(p[2] for p in reads.pages) == watch.stats.duplicates >= 1  # the repeat (and overlap re-reads)
+    assert sum(p[3] for p in reads.pages) == 1  # set aside once, however often it is re-read
+    assert sum(p[0] for p in reads.pages) >= 14
+    assert reads.seconds[0] >= 0.05  # the first fetch waited out a Retry-After
+    assert [(name, attempt) for name, attempt, _ in reads.retries] == [("TransientError", 1), ("TransientError", 2)]
+    assert reads.retries[0][2] >= 0.05

@@ -18,7 +18,7 @@ import tidings
 import tidings._http
 from tidings import Event, hookimpl
 from tidings._http import HTTP
-from tidings._watch import RecentIds
+from tidings._recent import RecentIds
 
 from tiny import TinyFeed, TinyRecord, TinyServer, at, make_watch
 

@@ -27,7 +27,7 @@ from tidings._errors import (
 from tidings._http import HTTP, parse_retry_after
 from tidings._models import DeadLetter, Event, EventList, Page, Param, ProviderInfo, Push, Stream
 from tidings._plugins import ProviderEntry, providers, register, unregister
-from tidings._store import CheckpointStore, MemoryStore, SQLiteStore
+from tidings._store import CheckpointStore, EventSink, MemoryStore, SQLiteStore
 from tidings._sync import collect, run_sync
 from tidings._watch import Watch, WatchStats, follow_all
 from tidings.hookspecs import hookimpl
@@ -45,6 +45,7 @@ __all__ = [
     "DeadLetter",
     "Event",
     "EventList",
+    "EventSink",
     "ForeignHostError",
     "HandlerError",
     "MemoryStore",

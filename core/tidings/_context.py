@@ -56,6 +56,8 @@ class WatchContext:
     :ivar retry: ``await ctx.retry(call)`` calls ``call()`` (and awaits its result) again on
         :class:`tidings.TransientError`, with the watch's backoff and retry budget: use it for
         single requests inside ``start`` that must not be repeated as a whole.
+    :ivar options: the provider's options, typed as it declared them (``ProviderInfo.params``),
+        built once per watch; None for a provider that declares none (read ``params`` then).
     :ivar push: ``push(stream_key, record=None)`` hands a record (a webhook's) to a running
         stream of this watch, or with no record makes it poll at once; False if no such stream runs.
     """
@@ -72,6 +74,7 @@ class WatchContext:
     webhook_url: str | None = None
     push: Callable[..., bool] = attrs.field(default=lambda stream, record=None: False, repr=False)
     retry: Callable[[Callable[[], Any]], Awaitable[Any]] = attrs.field(factory=lambda: _call_once, repr=False)
+    options: Any = None
 
     def param(self, name: str, default: Any = None, *, required: bool = False) -> Any:
         """One parameter's value (the last one if it was repeated)."""

@@ -30,12 +30,35 @@ Kind = Literal["feed", "tracker"]
 
 @attrs.frozen(slots=True)
 class Param:
-    """One ``--param KEY=VALUE`` a provider understands, for help text and docs."""
+    """One option a provider understands (``--param KEY=VALUE``, ``params={KEY: VALUE}``), declared once.
+
+    The core structures the given values into a typed object (``ctx.options``) when the watch is
+    built, and refuses unknown keys, missing required ones and bad values in one message; help
+    text, ``tidings providers --json`` and the docs list the same declaration.
+
+    :param name: the key. ``family.KEY`` declares a family of keys (``metadata.colour=red``),
+        read as a dict (``ctx.options.metadata == {"colour": "red"}``).
+    :param help: one line for people.
+    :param required: the watch cannot be built without it.
+    :param repeatable: a list (repeated keys, or comma-separated values), a tuple in ``ctx.options``.
+    :param work: the option says what work is followed (request ids, filters): a saved position
+        is only resumed with the same values (see :class:`tidings.Watch`'s ``rebase``).
+    :param type: what the text becomes: ``str``, ``int``, ``float``, ``bool`` (true/false, yes/no,
+        1/0) or any type the core's cattrs converter structures (a ``Literal``, an enum...).
+    :param default: the value when the key is absent (for a repeatable one: an empty tuple).
+    :param choices: the values allowed (text compared without case, given back as declared).
+    :param minimum: the smallest value allowed (a number option; each value of a repeatable one).
+    """
 
     name: str
     help: str
     required: bool = False
     repeatable: bool = False
+    work: bool = False
+    type: Any = str
+    default: Any = None
+    choices: Sequence[Any] | None = None
+    minimum: float | None = None
 
 
 @attrs.frozen(slots=True)

@@ -44,11 +44,20 @@ PROVIDER_HOOKS = (
     "fetch_page",
     "parse_event",
     "checkpoint",
+    "checkpoint_page",
     "is_terminal",
     "verify_webhook",
     "parse_webhook",
 )
-OBSERVER_HOOKS = ("watch_started", "page_committed", "record_dead_lettered", "stream_ended", "watch_finished")
+OBSERVER_HOOKS = (
+    "watch_started",
+    "page_read",
+    "fetch_retried",
+    "page_committed",
+    "record_dead_lettered",
+    "stream_ended",
+    "watch_finished",
+)
 
 _pm: pluggy.PluginManager | None = None
 _TRACING = bool(os.environ.get("TIDINGS_TRACE_PLUGINS"))

@@ -21,9 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 import anyio.to_thread
 
 from tidings._errors import StoreError
-from tidings._models import DeadLetter
+from tidings._models import DeadLetter, Event
 
-__all__ = ["CheckpointStore", "MemoryStore", "SQLiteStore"]
+__all__ = ["CheckpointStore", "EventSink", "MemoryStore", "SQLiteStore"]
 
 
 @runtime_checkable
@@ -57,6 +57,31 @@ class CheckpointStore(Protocol):
     async def dead_letters(self, watch: str) -> list[DeadLetter]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class EventSink(CheckpointStore, Protocol):
+    """A checkpoint store that also keeps the events: a database table a watch fills.
+
+    When a watch's store is an ``EventSink``, the engine commits each page *before* handing its
+    events to the handler or iterator: it folds the page's new events into the cursor and calls
+    :meth:`commit_events` with them, which writes, in one transaction, the events, the state,
+    the ids and the dead letters. A consumer that stops mid-page does not un-commit the page:
+    the sink holds every event exactly once whatever the consumer does. Commits that carry no
+    events (a page of duplicates, an advance past an empty page, dead letters a handler made)
+    call :meth:`commit_events` with ``events`` empty.
+    """
+
+    async def commit_events(
+        self,
+        watch: str,
+        stream: str,
+        state: dict[str, Any],
+        letters: list[DeadLetter],
+        ids: list[str],
+        window: int,
+        events: Sequence[Event],
+    ) -> None: ...
 
 
 def _letter_key(letter: DeadLetter) -> str:

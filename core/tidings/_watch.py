@@ -1,443 +1,55 @@
-"""The engine: a Watch follows one provider feed or tracker, delivering each event once.
+"""The public ``Watch``: its options, a run's session (HTTP, streams restored or started), the three ways to consume.
 
-Delivery promise. Each stream runs as an async generator: an event counts as
-delivered when the consumer comes back for the next one (the handler returned,
-or the ``async for`` body finished). Cursor, recently delivered ids and dead
-letters are committed together once per page; if the watch stops mid-page
-(stop request, handler error, cancellation) the events delivered so far are
-committed before it exits, and a killed process re-reads at most the page in
-progress, whose already-committed events the recent ids remove.
+A watch opens a session per run: it builds the HTTP client, restores its streams from the
+store (or calls ``start``), and hands each stream's :class:`~tidings._stream.StreamRun` to
+:mod:`tidings._delivery`, whose one loop hands the events over. Imports go one way:
+``_watch`` → ``_delivery`` → ``_stream`` → ``_page`` → ``_recent``; ``_stream`` → ``_retry``;
+``_watch`` → ``_restore``, ``_handoff``.
+
+Delivery promise. An event counts as delivered when the consumer comes back for the next
+one (the handler returned, or the ``async for`` body finished). Cursor, recently delivered
+ids and dead letters are committed together once per page; if the watch stops mid-page
+(stop request, handler error, cancellation) the events delivered so far are committed
+before it exits, and a killed process re-reads at most the page in progress, whose
+already-committed events the recent ids remove. With an :class:`~tidings.EventSink` store a
+page is committed with its events before they are handed over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
-import operator
-import random
-import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
-import attrs
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type, stop_after_attempt
 
 from tidings._auth import BearerToken
 from tidings._collect import collect_into
 from tidings._context import WatchContext
-from tidings._convert import converter, user_time
-from tidings._errors import (
-    ConfigurationError,
-    HandlerError,
-    ParseError,
-    PluginError,
-    RetriesExhausted,
-    StoreError,
-    TidingsError,
-    TransientError,
-    safe_url,
-)
+from tidings._convert import user_time
+from tidings._delivery import Handler, deliver, first_error, merged_events
+from tidings._errors import ConfigurationError, safe_url
+from tidings._handoff import LoopHandoff
 from tidings._http import HTTP
-from tidings._models import DeadLetter, Event, EventList, Page, Stream
+from tidings._models import DeadLetter, Event, EventList, Stream
+from tidings._options import structure_options
+from tidings._origin import Origin
 from tidings._plugins import ProviderHooks, await_me_maybe
 from tidings._plugins import provider as _provider_entry
+from tidings._restore import restore_position, restore_streams
+from tidings._retry import RetryPolicy
+from tidings._stats import WatchStats
 from tidings._store import CheckpointStore, MemoryStore
+from tidings._stream import Polling, StopSignal, StreamRun, retry_observer
 
-__all__ = ["Watch", "WatchStats", "follow_all"]
+__all__ = ["Handler", "Watch", "WatchStats", "follow_all"]
 
-Handler = Callable[[Event], Any]
-
-
-class RecentIds:
-    """The ids delivered most recently (at least ``capacity`` of them), and those not yet committed.
-
-    Two generations of sets: ids go into ``current``; when it holds ``capacity`` it becomes
-    ``previous`` and a new ``current`` starts, dropping the old ``previous`` whole. So the newest
-    ``capacity`` ids are always known, at most about twice that are held, and nothing is ever
-    trimmed one id at a time. A page whose ids are all new is taken with set operations in C.
-    """
-
-    __slots__ = ("capacity", "current", "fresh", "previous")
-
-    def __init__(self, ids: Iterable[str] = (), capacity: int = 10_000) -> None:
-        self.capacity = capacity
-        newest = list(ids)[-capacity:]  # the store's ids, oldest first
-        self.previous: set[str] = set(newest)
-        self.current: set[str] = set()
-        self.fresh: list[str] = []  # delivered since the last commit, in order
-
-    def __contains__(self, item: str) -> bool:
-        return item in self.current or item in self.previous
-
-    def __len__(self) -> int:
-        return len(self.current) + len(self.previous)
-
-    def add(self, item: str) -> None:
-        self.current.add(item)
-        self._rotate_when_full()
-
-    def add_page(self, ids: list[str]) -> bool:
-        """Take every id of a page if none was seen before and none repeats; else take none, return False."""
-        page = set(ids)
-        if len(page) != len(ids) or not self.current.isdisjoint(page) or not self.previous.isdisjoint(page):
-            return False
-        self.current |= page
-        self._rotate_when_full()
-        return True
-
-    def _rotate_when_full(self) -> None:
-        if len(self.current) >= self.capacity:
-            self.previous, self.current = self.current, set()
-
-    def take_fresh(self) -> list[str]:
-        """The ids delivered since the last call (they go with the next commit)."""
-        fresh, self.fresh = self.fresh, []
-        return fresh
-
-
-@attrs.define
-class WatchStats:
-    """What a watch did (``Watch.stats``): shown by the CLI's summary."""
-
-    delivered: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    pages: int = 0
-    retries: int = 0
-    streams: int = 0
-    streams_ended: int = 0
-    started: float = attrs.field(factory=time.monotonic)
-    finished: float | None = None
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.monotonic()) - self.started
-
-    def __repr__(self) -> str:  # the elapsed time, not the monotonic clock readings behind it
-        counts = ", ".join(f"{f.name}={getattr(self, f.name)}" for f in attrs.fields(WatchStats)[:7])
-        running = "" if self.finished is not None else ", running"
-        return f"WatchStats({counts}, elapsed={self.elapsed:.3f}s{running})"
-
-
-class _StreamRun:
-    """One stream's loop and state."""
-
-    def __init__(self, watch: Watch, ctx: WatchContext, state: Mapping[str, Any] | None, cursor: Any) -> None:
-        self.watch = watch
-        self.ctx = ctx
-        self.key = ctx.stream.key
-        self.cursor = cursor
-        state = state or {}
-        self.recent = RecentIds(state.get("ids", ()), watch.dedup_window)
-        saved_open = state.get("open")
-        if saved_open is not None:
-            self.open: set[str] | None = set(saved_open)
-        elif ctx.stream.subjects is not None:
-            self.open = set(ctx.stream.subjects)
-        else:
-            self.open = None
-        self.ended = bool(state.get("ended"))
-        self.pushed: list[Any] = []
-        self.letters: list[DeadLetter] = []  # set aside since the last commit
-        self.set_aside: set[str] = set()  # this run's dead letters, so a re-read does not repeat them
-        self.wake: anyio.Event | None = None
-
-    def poke(self, record: Any = None) -> None:
-        if record is not None:
-            self.pushed.append(record)
-        else:
-            self.pushed.append(_POKE)
-        if self.wake is not None:
-            self.wake.set()
-
-    def _state(self) -> dict[str, Any]:
-        return {
-            "cursor": converter.unstructure(self.cursor),
-            "open": None if self.open is None else sorted(self.open),
-            "ended": self.ended,
-        }
-
-    async def _commit(self, events: Sequence[Event]) -> None:
-        letters, self.letters = self.letters, []
-        watch = self.watch
-        with anyio.CancelScope(shield=True):
-            await watch.store.commit(
-                watch.name, watch._store_key(self.key), self._state(), letters, self.recent.take_fresh(),
-                watch.dedup_window,
-            )
-        for letter in letters:
-            await self.watch._hooks.observe("record_dead_lettered", ctx=self.ctx, letter=letter)
-        await self.watch._hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
-
-    def dead_letter(self, reason: str, raw: Any) -> None:
-        """Set a record aside (once: an overlap re-read of the same record is not counted again)."""
-        key = json.dumps([reason, raw], sort_keys=True, default=str)
-        if key in self.set_aside:
-            return
-        self.set_aside.add(key)
-        self.letters.append(
-            DeadLetter(watch=self.watch.name, stream=self.key, reason=reason, raw=raw, at=datetime.now(timezone.utc))
-        )
-        self.watch.stats.dead_letters += 1
-
-    async def _fetch(self) -> Page:
-        fetch = self.watch._hooks.caller("fetch_page")
-        page = await self.watch._retrying(lambda: fetch(ctx=self.ctx, cursor=self.cursor))
-        if not isinstance(page, Page):
-            raise PluginError(
-                f"fetch_page must return tidings.Page, got {type(page).__name__}", provider=self.watch.provider
-            )
-        return page
-
-    async def _next_page(self, delay: float) -> Page | None:
-        """Wait ``delay`` (or until poked or stopped), then fetch. None when stopped."""
-        if self.pushed:
-            records = [r for r in self.pushed if r is not _POKE]
-            poke = len(records) != len(self.pushed)
-            self.pushed = []
-            if records:
-                return Page(records=records)
-            if poke:
-                delay = 0
-        with anyio.CancelScope() as scope:
-            self.watch._waiting.add(scope)
-            try:
-                if delay > 0:
-                    self.wake = anyio.Event()
-                    with anyio.move_on_after(delay):
-                        await self.wake.wait()
-                    self.wake = None
-                    if self.pushed:
-                        return await self._next_page(0)
-                return await self._fetch()
-            finally:
-                self.watch._waiting.discard(scope)
-        return None  # cancelled by stop()
-
-    async def batches(self) -> AsyncGenerator[list[Event], int]:
-        """Yield each page's new events; the consumer sends back how many it delivered.
-
-        Fewer than all (sent, or thrown in as :class:`_Delivered` when the consumer stops
-        abruptly) means the consumer stopped: the delivered ones are folded into the cursor
-        and committed, and the generator ends. A full page is committed with ``page.advance``.
-        """
-        watch = self.watch
-        hooks = watch._hooks
-        ctx = self.ctx
-        parse = hooks.bound("parse_event", ctx)
-        fold = hooks.bound("checkpoint", ctx)
-        terminal = hooks.bound("is_terminal", ctx) if hooks.implements("is_terminal") else None
-        whole_pages = hooks.plain("parse_event")
-        keep_events = hooks.observes("page_committed")
-        cursor_type = watch.info.cursor_type
-        recent = self.recent
-        stats = watch.stats
-        delay = backoff = 0.0
-        poll_found_new = False
-        page: Page | None = None
-        batch: list[Event] = []
-        ids: list[str] = []
-        while not self.ended and not watch._stopping:
-            # let the last page go before the next is fetched: its memory is reused while decoding,
-            # and the garbage collector does not walk it again
-            page = None
-            batch, ids = [], []
-            page = await self._next_page(delay)
-            if page is None:
-                break
-            stats.pages += 1
-            batch, ids, ends_here = await self._new_events(page, parse, terminal, whole_pages)
-            delivered = offered = len(batch)
-            if batch:
-                try:
-                    delivered = yield batch
-                except _Delivered as stop:
-                    delivered = stop.count
-            if delivered < offered:  # the consumer stopped: this stream ends after this commit, so the ids
-                batch, ids = batch[:delivered], ids[:delivered]  # of the rest, taken when parsed, go nowhere
-            recent.fresh.extend(ids)
-            running = self.cursor
-            for event in batch:
-                running = fold(running, event)
-                if running.__class__ is not cursor_type:
-                    running = await _settle(running)
-            if self.open is not None:
-                for event in batch:
-                    if event.terminal:
-                        self.open.discard(event.subject)  # type: ignore[arg-type]
-            stats.delivered += delivered
-            complete = delivered == offered and not ends_here
-            if complete:
-                self.cursor = page.advance(running) if page.advance is not None else running
-                if self.open is not None and page.ended:
-                    self.open -= page.ended
-            else:
-                self.cursor = running
-            if self.open is not None and not self.open:
-                self.ended = True
-                stats.streams_ended += 1
-            if delivered or self.letters or page.advance is not None or page.ended or self.ended:
-                await self._commit(batch if keep_events else ())
-            if self.ended:
-                with anyio.CancelScope(shield=True):
-                    await hooks.observe("stream_ended", ctx=ctx)
-            if delivered < offered:
-                return  # the consumer stopped
-            # a poll is a run of pages ending with one that has no `more`
-            poll_found_new = poll_found_new or delivered > 0
-            if page.more:
-                delay = 0.0
-                continue
-            if not poll_found_new and watch.until_idle:
-                break
-            backoff = watch.interval if poll_found_new else min(max(backoff * 2, watch.interval), watch.max_interval)
-            delay = backoff
-            poll_found_new = False
-
-    async def _new_events(
-        self, page: Page, parse: Callable[..., Any], terminal: Callable[..., Any] | None, whole_pages: bool
-    ) -> tuple[list[Event], list[str], bool]:
-        """Parse a page: new events only (dead-letter the unparseable), cut after the one that ends the stream.
-
-        The ids of the events returned are added to the recent ids at once. A feed's page whose
-        ``parse_event`` is a plain function is parsed and de-duplicated with C-level loops (``map``,
-        set operations); a tracker's is read one record at a time, since nothing after the event
-        that ends it is read.
-
-        :return: the events, their ids, and whether the stream ends with the last of them.
-        """
-        records = page.records
-        if not isinstance(records, (list, tuple)):  # indexed below (a ParseError's record)
-            records = list(records)
-        recent = self.recent
-        if whole_pages and self.open is None:
-            events = self._parse_page(records, parse)
-            try:
-                ids = list(map(_event_id, events))
-            except AttributeError:  # an awaitable among them: read the page one record at a time
-                for event in events:
-                    if inspect.iscoroutine(event):
-                        event.close()
-            else:
-                if terminal is None and recent.add_page(ids):  # the common case: every event is new
-                    return events, ids, False
-                batch: list[Event] = []
-                batch_ids: list[str] = []
-                for event in events:
-                    await self._admit(event, recent, batch, batch_ids, terminal, None)
-                return batch, batch_ids, False
-        batch = []
-        batch_ids = []
-        still_open = None if self.open is None else set(self.open)
-        for record in records:
-            try:
-                event = parse(record)
-                if event.__class__ is not Event:
-                    event = await _settle(event)
-            except ParseError as exc:
-                self.dead_letter(str(exc), record)
-                continue
-            if await self._admit(event, recent, batch, batch_ids, terminal, still_open):
-                return batch, batch_ids, True  # every subject ended: nothing after this event belongs to the watch
-        return batch, batch_ids, False
-
-    def _parse_page(self, records: Sequence[Any], parse: Callable[[Any], Any]) -> list[Any]:
-        """``parse`` over every record in a C-level loop; a ParseError sets its record aside and the loop goes on."""
-        events: list[Any] = []
-        rest = iter(records)
-        failed = 0
-        while True:
-            try:
-                events.extend(map(parse, rest))  # keeps what it appended when a record fails
-                return events
-            except ParseError as exc:
-                self.dead_letter(str(exc), records[len(events) + failed])
-                failed += 1
-
-    async def _admit(
-        self,
-        event: Event,
-        recent: RecentIds,
-        batch: list[Event],
-        ids: list[str],
-        terminal: Callable[..., Any] | None,
-        still_open: set[str] | None,
-    ) -> bool:
-        """Add ``event`` to the batch unless it was delivered already; True when it ends the stream."""
-        event_id = event.id
-        if event_id in recent:
-            self.watch.stats.duplicates += 1
-            return False
-        recent.add(event_id)
-        if terminal is not None and not event.terminal:
-            verdict = terminal(event)
-            if verdict is not None and verdict is not False and (verdict is True or await _settle(verdict)):
-                event = attrs.evolve(event, terminal=True)
-        batch.append(event)
-        ids.append(event_id)
-        if event.terminal and still_open is not None:
-            still_open.discard(event.subject)  # type: ignore[arg-type]
-            return not still_open
-        return False
-
-    async def events(self) -> AsyncGenerator[Event, None]:
-        """This stream's new events one by one; an event is delivered when the next is asked for.
-
-        One of the two consumers of :meth:`batches` (the other is ``Watch._drive``, which calls a
-        handler without an async generator round trip per event, the hot path of ``Watch.run``).
-        """
-        watch = self.watch
-        async with contextlib.aclosing(self.batches()) as batches:
-            try:
-                batch = await batches.__anext__()
-            except StopAsyncIteration:
-                return
-            while True:
-                delivered = 0
-                try:
-                    for event in batch:
-                        yield event
-                        delivered += 1
-                        if watch._stopping:
-                            break
-                except BaseException:  # the consumer left (break, error, cancellation): `delivered` got through
-                    with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
-                        await batches.athrow(_Delivered(delivered))
-                    raise
-                batch = []  # the delivered page need not outlive its commit
-                try:
-                    batch = await batches.asend(delivered)
-                except StopAsyncIteration:
-                    return
-
-
-_event_id = operator.attrgetter("id")
-
-
-class _Delivered(Exception):  # a message to the batch generator, not an error
-    """Thrown into :meth:`_StreamRun.batches`: the consumer stopped after ``count`` events."""
-
-    def __init__(self, count: int) -> None:
-        super().__init__(count)
-        self.count = count
-
-
-async def _settle(value: Any) -> Any:
-    """Await a hook's result if it is awaitable (hooks may be ``async def``)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
-_POKE = object()
+_first_error = first_error  # the CLI's name for it
 
 
 class Watch:
@@ -467,6 +79,8 @@ class Watch:
     :param webhook_url: the public URL where this watch's webhook receiver can be reached
         (``ctx.webhook_url``: a plugin's ``start`` puts it in the request that asks for webhooks),
         or None. :func:`tidings.webhooks.receive` sets it while it serves a receiver.
+    :param rebase: resume a position saved against another base URL (it is refused otherwise:
+        an offset or event id of one server means nothing on another); the new URL is recorded.
     """
 
     def __init__(
@@ -495,6 +109,7 @@ class Watch:
         max_per_host: int = 16,
         max_body_bytes: int | None = None,
         webhook_url: str | None = None,
+        rebase: bool = False,
     ) -> None:
         entry = _provider_entry(provider)
         self.entry = entry
@@ -529,16 +144,14 @@ class Watch:
         self.max_per_host = max_per_host
         self.max_body_bytes = max_body_bytes
         self.webhook_url = webhook_url
+        self.origin, self.rebase = Origin.of(self.info, self.base_url, self.params), rebase
+        self.options = structure_options(self.info, self.params)
         self.stats = WatchStats()
         self._hooks = ProviderHooks(entry)
-        self._stopping = False
-        self._waiting: set[anyio.CancelScope] = set()
-        self._runs: dict[str, _StreamRun] = {}
+        self._stop = StopSignal()
+        self._runs: dict[str, StreamRun] = {}
         self._run_id = 0
-        self._loop_token: Any = None
-        self._loop_thread = 0
-        self._handover_lock = threading.Lock()
-        self._handing_over = 0  # pushes from other threads waiting for this watch's loop
+        self._handoff = LoopHandoff()
         self.limiter: anyio.CapacityLimiter | None = None
         self.http: HTTP | None = None
 
@@ -549,20 +162,33 @@ class Watch:
     def kind(self) -> str:
         return self.info.kind
 
+    @property
+    def hooks(self) -> ProviderHooks:
+        """The provider's hooks as this watch calls them (its provider plus the cross-cutting plugins)."""
+        return self._hooks
+
+    @property
+    def polling(self) -> Polling:
+        """When the watch's streams poll again (read from the options as they are now)."""
+        return Polling(self.interval, self.max_interval, self.until_idle, self.dedup_window)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How transient faults are retried (read from the options as they are now)."""
+        return RetryPolicy(self.max_retries, self.retry_base_wait, self.retry_max_wait, self.provider)
+
     def stop(self) -> None:
         """Stop after the delivery in progress; the position is saved.
 
         Call it from any task of the watch's event loop; from another thread, use
         ``anyio.from_thread.run_sync(watch.stop)``.
         """
-        self._stopping = True
-        for scope in list(self._waiting):
-            scope.cancel()
+        self._stop.request()
 
     @property
     def running(self) -> bool:
         """True from the moment the streams are open (after ``start``) until the run ends."""
-        return self._loop_token is not None
+        return self._handoff.open
 
     def push(self, stream: str, record: Any = None) -> bool:
         """Hand a webhook's record to a running stream (or, with no record, make it poll now).
@@ -573,26 +199,13 @@ class Watch:
 
         :return: False if no running stream has that key (or the watch is not running).
         """
-        if threading.get_ident() == self._loop_thread:
-            return self._push(stream, record)
-        with self._handover_lock:
-            token = self._loop_token
-            if token is None:
-                return False
-            self._handing_over += 1
-        try:
-            return bool(anyio.from_thread.run_sync(self._push, stream, record, token=token))
-        except RuntimeError:  # the loop has ended
-            return False
-        finally:
-            with self._handover_lock:
-                self._handing_over -= 1
+        return bool(self._handoff.call(self._push, stream, record, closed=False))
 
     def _push(self, stream: str, record: Any = None) -> bool:
         run = self._runs.get(stream)
         if run is None:
             return False
-        run.poke(record)
+        run.inbox.put(record)
         return True
 
     def context(self, stream: Stream | None = None) -> WatchContext:
@@ -611,6 +224,7 @@ class Watch:
             webhook_url=self.webhook_url,
             push=self.push,
             retry=self._retrying,
+            options=self.options,
         )
 
     def _store_key(self, key: str) -> str:
@@ -621,53 +235,8 @@ class Watch:
         return await self.store.dead_letters(self.name)
 
     async def _retrying(self, call: Callable[[], Any]) -> Any:
-        """Call (and await) ``call`` until it stops raising TransientError, with jittered backoff.
-
-        The wait doubles from ``retry_base_wait`` up to ``retry_max_wait`` (full jitter); a
-        ``Retry-After`` the server sent is a floor. After ``max_retries`` retries: RetriesExhausted.
-        The first attempt runs before any retry machinery is set up (most calls need no retry).
-        """
-        try:
-            return await await_me_maybe(call())
-        except TransientError as exc:
-            first = exc
-        if self.max_retries < 1:
-            raise self._exhausted(first) from first
-
-        def delay(attempt: int, exc: BaseException | None) -> float:
-            """The wait after failed attempt number ``attempt``."""
-            retry_after = getattr(exc, "retry_after", None) or 0.0
-            backoff = min(self.retry_max_wait, self.retry_base_wait * 2 ** (attempt - 1))
-            return max(float(retry_after), random.uniform(0, backoff))
-
-        def count(state: RetryCallState | None = None) -> None:
-            self.stats.retries += 1
-
-        # the first attempt failed above: wait as after attempt 1, then at most max_retries attempts more
-        # (tenacity numbers them from 1 again, hence the + 1)
-        count()
-        await anyio.sleep(delay(1, first))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries),
-            wait=lambda state: delay(state.attempt_number + 1, state.outcome.exception() if state.outcome else None),
-            retry=retry_if_exception_type(TransientError),
-            sleep=anyio.sleep,
-            before_sleep=count,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    result = await await_me_maybe(call())
-        except RetryError as exc:
-            last = exc.last_attempt.exception()
-            raise self._exhausted(last) from last
-        return result
-
-    def _exhausted(self, last: BaseException | None) -> RetriesExhausted:
-        return RetriesExhausted(
-            f"gave up after {self.max_retries + 1} attempts: {last}; the position is saved, run again to resume",
-            provider=self.provider,
-        )
+        """``ctx.retry`` and ``start``: the watch's retry policy, observers told with the watch's context."""
+        return await self.retry_policy.call(call, retry_observer(self._hooks, self.stats, self.context))
 
     async def _make_auth(self) -> httpx.Auth | None:
         if self._auth is not None:
@@ -681,10 +250,9 @@ class Watch:
         return BearerToken(self._token) if self._token else None
 
     @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[list[_StreamRun]]:
-        self._stopping = False
+    async def _session(self) -> AsyncIterator[list[StreamRun]]:
+        self._stop.reset()
         self.stats = WatchStats()
-        self._loop_thread = threading.get_ident()
         if self.limiter is None:
             self.limiter = anyio.CapacityLimiter(self.max_per_host)
         http_kwargs: dict[str, Any] = {}
@@ -702,7 +270,7 @@ class Watch:
         error: BaseException | None = None
         try:
             runs = await self._open_streams()
-            self._loop_token = anyio.lowlevel.current_token()  # running: pushes from other threads are taken
+            self._handoff.begin()  # running: pushes from other threads are taken
             await self._hooks.observe("watch_started", ctx=self.context())
             yield runs
         except BaseException as exc:
@@ -710,69 +278,29 @@ class Watch:
             raise
         finally:
             self.stats.finished = time.monotonic()
-            with self._handover_lock:
-                self._loop_token = None  # no new hand-over from another thread from now on
+            await self._handoff.close()  # no new hand-over from another thread from now on
             with anyio.CancelScope(shield=True):
-                with anyio.move_on_after(10):
-                    # those on their way need this loop to run: let them land (the count changes in other
-                    # threads, which cannot set an anyio.Event of this loop)
-                    while self._handing_over:  # noqa: ASYNC110
-                        await anyio.sleep(0.005)
                 self._runs = {}
                 await self._hooks.observe("watch_finished", ctx=self.context(), error=error)
                 await self.http.aclose()
                 self.http = None
 
-    async def _open_streams(self) -> list[_StreamRun]:
-        saved = await self.store.load_streams(self.name)
-        streams: list[Stream] | None = None
-        if saved is not None:
-            self._run_id = int(saved["run"])
-            streams = [
-                Stream(s["key"], None if s["subjects"] is None else frozenset(s["subjects"]), s.get("data") or {})
-                for s in saved["streams"]
-            ]
-        if streams is None:
-            self._run_id = int(saved["run"]) + 1 if saved is not None else 1
-            started: Any = None
-            if self._hooks.implements("start"):
-                begin = self._hooks.caller("start")
-                started = await self._retrying(lambda: begin(ctx=self.context()))
-            streams = list(started) if started is not None else [Stream()]
-            if not streams or not all(isinstance(s, Stream) for s in streams):
-                raise PluginError("start must return a non-empty sequence of tidings.Stream", provider=self.provider)
-            if self.info.kind == "tracker" and any(s.subjects is None for s in streams):
-                raise PluginError("a tracker's streams must name their subjects", provider=self.provider)
-            await self.store.save_streams(
-                self.name,
-                {
-                    "run": self._run_id,
-                    "streams": [
-                        {"key": s.key, "subjects": None if s.subjects is None else sorted(s.subjects),
-                         "data": dict(s.data)}
-                        for s in streams
-                    ],
-                },
-            )
+    async def _open_streams(self) -> list[StreamRun]:
+        begin = self._hooks.caller("start") if self._hooks.implements("start") else None
+        start = None if begin is None else lambda: self._retrying(lambda: begin(ctx=self.context()))
+        self._run_id, streams = await restore_streams(
+            self.store, self.name, self.info, start, self.origin, rebase=self.rebase
+        )
+        polling, retry = self.polling, self.retry_policy
         runs = []
         for stream in streams:
             ctx = self.context(stream)
-            state = await self.store.load(self.name, self._store_key(stream.key))
-            cursor: Any
-            if state is not None:
-                try:
-                    cursor = converter.structure(state["cursor"], self.info.cursor_type)
-                except Exception as exc:
-                    raise StoreError(
-                        f"the saved position of watch {self.name!r} does not fit {self.info.cursor_type.__name__} "
-                        f"({exc}); use another --name or remove the checkpoint file",
-                        provider=self.provider,
-                    ) from exc
-            elif self._hooks.implements("initial_cursor"):
-                cursor = await await_me_maybe(self._hooks.caller("initial_cursor")(ctx=ctx))
-            else:
-                cursor = self.info.cursor_type()
-            run = _StreamRun(self, ctx, state, cursor)
+            key = self._store_key(stream.key)
+            cursor, state = await restore_position(self.store, self.name, key, self._hooks, ctx)
+            run = StreamRun(
+                ctx=ctx, hooks=self._hooks, store=self.store, watch=self.name, store_key=key,
+                cursor=cursor, state=state, polling=polling, retry=retry, stats=self.stats, stop=self._stop,
+            )
             if run.ended:
                 continue
             runs.append(run)
@@ -789,44 +317,9 @@ class Watch:
         saved at once (the event you broke on is delivered again next time).
         """
         async with self._session() as runs:
-            if len(runs) == 1:
-                async with contextlib.aclosing(runs[0].events()) as events:
-                    async for event in events:
-                        yield event
-                return
-            send, receive = anyio.create_memory_object_stream[tuple[Event, anyio.Event]](0)
-
-            async def pump(run: _StreamRun) -> None:
-                async with contextlib.aclosing(run.events()) as events:
-                    async for event in events:
-                        ack = anyio.Event()
-                        await send.send((event, ack))
-                        await ack.wait()
-
-            async def pump_all() -> None:
-                async with send:
-                    async with anyio.create_task_group() as inner:
-                        for run in runs:
-                            inner.start_soon(pump, run)
-
-            # The consumer leaving (GeneratorExit at the yield) must not cross the task group: it would
-            # come out as an exception group. Leave the loop instead; the unacknowledged event counts as
-            # not delivered, the pumps are cancelled and each stream saves what got through.
-            # The pumps are cancelled before the receiving end closes, so none of them meets a closed
-            # stream (BrokenResourceError) while it is handing an event over.
-            try:
-                with receive:
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(pump_all)
-                        async for event, ack in receive:
-                            try:
-                                yield event
-                            except GeneratorExit:
-                                break
-                            ack.set()
-                        tg.cancel_scope.cancel()
-            except BaseExceptionGroup as group:
-                raise _first_error(group)  # noqa: B904 - keeps the error's own cause
+            async with contextlib.aclosing(merged_events(runs, self._stop)) as events:
+                async for event in events:
+                    yield event
 
     async def run(self, handler: Handler) -> WatchStats:
         """Deliver every new event to ``handler`` (a function or coroutine function).
@@ -837,52 +330,11 @@ class Watch:
         ``on_handler_error="dead-letter"``.
         """
         async with self._session() as runs:
-            if len(runs) == 1:
-                await self._drive(runs[0], handler)
-            else:
-                try:
-                    async with anyio.create_task_group() as tg:
-                        for run in runs:
-                            tg.start_soon(self._drive, run, handler)
-                except BaseExceptionGroup as group:
-                    raise _first_error(group)  # noqa: B904 - keeps the error's own cause
+            await deliver(
+                runs, handler, self._stop, dead_letter_errors=self.on_handler_error == "dead-letter",
+                provider=self.provider,
+            )
         return self.stats
-
-    async def _drive(self, run: _StreamRun, handler: Handler) -> None:
-        """Deliver a stream's batches to ``handler``, telling the stream how many got through."""
-        async with contextlib.aclosing(run.batches()) as batches:
-            try:
-                batch = await batches.__anext__()
-            except StopAsyncIteration:
-                return
-            while True:
-                delivered = 0
-                try:
-                    for event in batch:
-                        try:
-                            result = handler(event)
-                            if result is not None and inspect.isawaitable(result):
-                                await result
-                        except Exception as exc:
-                            if self.on_handler_error != "dead-letter":
-                                raise HandlerError(
-                                    f"the handler raised {type(exc).__name__} on event {event.id!r}; "
-                                    "the position before it is saved: fix the handler and run again",
-                                    provider=self.provider,
-                                ) from exc
-                            run.dead_letter(f"handler raised {type(exc).__name__}: {exc}", event.raw)
-                        delivered += 1
-                        if self._stopping:
-                            break
-                except BaseException:
-                    with anyio.CancelScope(shield=True), contextlib.suppress(StopAsyncIteration):
-                        await batches.athrow(_Delivered(delivered))
-                    raise
-                batch = []  # the delivered page need not outlive its commit
-                try:
-                    batch = await batches.asend(delivered)
-                except StopAsyncIteration:
-                    return
 
     async def collect(self, limit: int | None = None) -> EventList:
         """The events of a run (a tracker to its end, a feed until idle or ``limit`` events)."""
@@ -895,23 +347,6 @@ def default_name(provider: str, params: Mapping[str, Any]) -> str:
         return provider
     text = json.dumps(params, sort_keys=True, default=str)
     return f"{provider}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
-
-
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    """The error that ended a task group (a TidingsError first), not the group around it."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    first = next((leaf for leaf in leaves if isinstance(leaf, TidingsError)), leaves[0] if leaves else group)
-    first.__suppress_context__ = True  # its own __cause__ stays; the group around it is not shown
-    return first
 
 
 async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host: int = 16) -> list[WatchStats]:
@@ -930,5 +365,5 @@ async def follow_all(watches: Sequence[Watch], handler: Handler, *, max_per_host
             for i, watch in enumerate(watches):
                 tg.start_soon(one, i, watch)
     except BaseExceptionGroup as group:
-        raise _first_error(group)  # noqa: B904 - keeps the error's own cause
+        raise first_error(group)  # noqa: B904 - keeps the error's own cause
     return results

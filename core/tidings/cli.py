@@ -25,6 +25,8 @@ import anyio
 
 import tidings
 from tidings._errors import ConfigurationError, TidingsError
+from tidings._options import describe
+from tidings._origin import OriginMismatch
 from tidings._progress import Status
 from tidings._watch import _first_error
 from tidings.webhooks import receive
@@ -89,7 +91,20 @@ async def _follow(watch: tidings.Watch, status: Status, emit: Callable[[tidings.
         raise _first_error(group)  # noqa: B904 - keeps the error's own cause
     if stopped_by:
         return f"stopped by {stopped_by[0]}, position saved"
-    return "ended" if watch.kind == "tracker" else "idle"
+    return _outcome(watch)
+
+
+def _outcome(watch: tidings.Watch) -> str:
+    """How a run that was not interrupted ended, for the summary line."""
+    s = watch.stats
+    if watch.kind != "tracker":
+        return "idle"
+    if s.streams_ended < s.streams:  # --until-idle stopped it with work still open
+        return f"idle, {s.streams - s.streams_ended} of {s.streams} still open, position saved: run again to go on"
+    if s.pages == 0 and s.delivered == 0:
+        return (f"ended: watch {watch.name!r} had already ended in an earlier run; "
+                "use another --name to follow new work")
+    return "ended"
 
 
 def _emit(event: tidings.Event) -> None:
@@ -158,6 +173,7 @@ if click is not None:
                 "version": e.version,
                 "kind": e.info.kind,
                 "description": e.info.description,
+                "options": [describe(p) for p in e.info.params],
             }
             for e in sorted(found.values(), key=lambda e: e.info.name)
         ]
@@ -182,9 +198,12 @@ if click is not None:
     @click.option(
         "--param", "param_pairs", multiple=True, metavar="KEY=VALUE", help="A provider parameter; repeatable."
     )
-    @click.option("--checkpoint", type=click.Path(dir_okay=False), default=DEFAULT_CHECKPOINT, show_default=True,
-                  help="The SQLite file holding positions.")
+    @click.option("--checkpoint", type=click.Path(dir_okay=False),
+                  help=f"The SQLite file holding positions (default: {DEFAULT_CHECKPOINT}; "
+                       "with --sandbox, none: the run keeps its positions in memory).")
     @click.option("--name", help="The watch name within the checkpoint file (default: the provider name).")
+    @click.option("--rebase", is_flag=True,
+                  help="Resume a position saved against another --base-url (refused otherwise).")
     @click.option("--after", help="Where a new watch starts: ISO-8601 time or epoch seconds.")
     @click.option("--until-idle", is_flag=True, help="End a feed once a poll finds nothing new.")
     @click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -208,8 +227,9 @@ if click is not None:
         base_url: str | None,
         token: str | None,
         param_pairs: tuple[str, ...],
-        checkpoint: str,
+        checkpoint: str | None,
         name: str | None,
+        rebase: bool,
         after: str | None,
         until_idle: bool,
         interval: float,
@@ -237,7 +257,12 @@ if click is not None:
                 raise ConfigurationError("--webhook-url needs --webhook-listen (the receiver it points to)")
             params = _params(param_pairs)
             entry = tidings._plugins.provider(provider)
-            store = tidings.SQLiteStore(checkpoint)
+            if sandbox and rebase and entry.info.kind == "tracker":
+                raise ConfigurationError("--rebase cannot carry a sandbox tracker over: its queue or session "
+                                         "lived in the emulator of the earlier run", provider=entry.info.name)
+            # a sandbox run never touches real positions: its own store unless --checkpoint says otherwise
+            path = checkpoint if checkpoint is not None or sandbox else DEFAULT_CHECKPOINT
+            store = tidings.SQLiteStore(path) if path is not None else tidings.MemoryStore()
             context = _sandbox(entry.info) if sandbox else nullcontext(None)
             with context as box:
                 options: dict[str, Any] = {}
@@ -250,7 +275,7 @@ if click is not None:
                     options.update(base_url=base_url, token=token, page_size=page_size, after=after)
                 longest = max_interval if max_interval is not None else (5.0 if entry.info.kind == "tracker" else 30.0)
                 watch = tidings.Watch(
-                    provider, name=name, params=params, store=store, until_idle=until_idle,
+                    provider, name=name, params=params, store=store, until_idle=until_idle, rebase=rebase,
                     interval=interval, max_interval=max(longest, interval), **options,
                 )
                 status = Status(watch, enabled=not quiet)
@@ -262,9 +287,15 @@ if click is not None:
                     if status.tty:  # a log or a pipe gets only the summary line (or the one error line)
                         hooks = f", webhooks at {watch.webhook_url}" if webhook_listen else ""
                         click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
-                                   f"as watch {watch.name!r} (checkpoint {checkpoint}){hooks}", err=True)
+                                   f"as watch {watch.name!r} (checkpoint {path or 'in memory'}){hooks}", err=True)
                     try:
                         outcome = anyio.run(_follow, watch, status, _emit, backend=backend)
+                    except OriginMismatch as exc:
+                        if box is None:
+                            raise
+                        raise ConfigurationError(
+                            f"{exc.message} (each --sandbox run serves a new emulator: drop --checkpoint to keep "
+                            "the run's positions in memory)", provider=exc.provider) from exc
                     finally:
                         anyio.run(store.aclose, backend=backend)
                 if not quiet:

@@ -120,6 +120,19 @@ def checkpoint(ctx: WatchContext, cursor: Any, event: Event) -> Any:  # type: ig
 
 
 @hookspec(firstresult=True)
+def checkpoint_page(ctx: WatchContext, cursor: Any, events: Sequence[Event]) -> Any:  # type: ignore[empty-body]
+    """Optional: the position to save once ``events`` (a page's new events, in order) were delivered.
+
+    A faster twin of :func:`checkpoint`: when a provider implements it, the core calls it once per
+    page *instead of* ``checkpoint`` once per event, so a page that moves the cursor once builds one
+    cursor. It must return what folding ``checkpoint`` over ``events`` would. ``events`` is never
+    empty; when the consumer stopped mid-page it holds only the events delivered.
+
+    :return: the new cursor (do not mutate the old one). May be an awaitable.
+    """
+
+
+@hookspec(firstresult=True)
 def is_terminal(ctx: WatchContext, event: Event) -> bool | None:  # type: ignore[empty-body]
     """Does ``event`` end the watch of its subject (AllDone, Failed, SYNC_ALL_SUCCESS...)?
 
@@ -156,6 +169,31 @@ def parse_webhook(ctx: WatchContext, headers: Mapping[str, str], body: bytes) ->
 @hookspec
 def watch_started(ctx: WatchContext) -> None:
     """A watch began (after ``start``, before the first fetch)."""
+
+
+@hookspec
+def page_read(ctx: WatchContext, records: int, new: int, duplicates: int, dead_letters: int, seconds: float) -> None:
+    """A page was fetched, parsed and de-duplicated; its new events are about to be delivered.
+
+    :param records: how many raw records the page held.
+    :param new: how many of them are new events (to be delivered).
+    :param duplicates: how many were removed as already delivered.
+    :param dead_letters: how many were set aside (they could not be parsed).
+    :param seconds: the fetch's wall time, retries and their waits included.
+    """
+
+
+@hookspec
+def fetch_retried(ctx: WatchContext, error: BaseException, attempt: int, wait: float) -> None:
+    """A fetch, a ``start`` or a ``ctx.retry`` call failed with a transient error and will be tried again.
+
+    Called before the core waits. ``ctx.stream`` is the stream fetching (``Stream("")`` for
+    ``start`` and ``ctx.retry`` calls).
+
+    :param error: the :class:`tidings.TransientError` the attempt raised.
+    :param attempt: the number of the attempt that failed (1 for the first).
+    :param wait: the seconds the core will wait before the next attempt (at least any ``Retry-After``).
+    """
 
 
 @hookspec

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import tidings
 from tidings.sandbox import Emulator, Scenario
 
-__all__ = ["watch_for"]
+__all__ = ["context_for", "watch_for"]
 
 
 def watch_for(emulator: Emulator, scenario: Scenario | None = None, **overrides: Any) -> tidings.Watch:
@@ -35,3 +36,28 @@ def watch_for(emulator: Emulator, scenario: Scenario | None = None, **overrides:
     }
     options.update(overrides)
     return tidings.Watch(provider, **options)
+
+
+def context_for(
+    provider: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    http: tidings.HTTP,
+    stream: tidings.Stream | None = None,
+    **fields: Any,
+) -> tidings.WatchContext:
+    """A :class:`tidings.WatchContext` for calling a provider's hooks directly, as a watch would.
+
+    ``params`` are structured into ``ctx.options`` exactly as :class:`tidings.Watch` does (a bad
+    value raises the same ConfigurationError); ``fields`` sets any other context field
+    (``page_size=``, ``after=``...).
+    """
+    from tidings._options import structure_options
+
+    info = tidings.providers()[provider].info
+    given = dict(params or {})
+    return tidings.WatchContext(
+        provider=provider, watch=fields.pop("watch", "test"), stream=stream or tidings.Stream(), params=given,
+        base_url=fields.pop("base_url", str(http.base_url).rstrip("/")), http=http,
+        options=structure_options(info, given), **fields,
+    )

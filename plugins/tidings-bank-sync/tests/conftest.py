@@ -5,6 +5,7 @@ from typing import Any
 import httpx
 import pytest
 import tidings
+from tidings.testing import context_for
 
 
 @pytest.fixture
@@ -12,5 +13,4 @@ def ctx() -> Any:
     """A watch context for calling hooks directly (no network)."""
     http = tidings.HTTP(provider="bank-sync", base_url="https://api.test/v2.1",
                         transport=httpx.MockTransport(lambda r: httpx.Response(500)))
-    return tidings.WatchContext(provider="bank-sync", watch="t", stream=tidings.Stream("q1", frozenset({"42"})),
-                                params={}, base_url="https://api.test/v2.1", http=http)
+    return context_for("bank-sync", {}, http=http, stream=tidings.Stream("q1", frozenset({"42"})), watch="t")

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import tidings
+from tidings.testing import context_for
 from tidings_request_status import ErrorResponse, InnerRequest, RequestStatusCursor, StatusPage
 from tidings_request_status import plugin as rs
 
@@ -24,10 +25,7 @@ def context(body: Any, *, status: int = 200, key: str = "77022d89-8a5b-4ecb-a118
         return httpx.Response(status, json=body)
 
     http = tidings.HTTP(provider=rs.NAME, base_url="https://iot.test", transport=httpx.MockTransport(answer))
-    return tidings.WatchContext(
-        provider=rs.NAME, watch="w", stream=tidings.Stream(key, frozenset({key})), params={},
-        base_url="https://iot.test", http=http,
-    )
+    return context_for(rs.NAME, {}, http=http, stream=tidings.Stream(key, frozenset({key})), watch="w")
 
 
 def test_success_ack_structures() -> None:

@@ -50,9 +50,11 @@ DEFAULT_BASE_URL = "https://aml.bankidapis.no"
 DEFAULT_SCOPE = "aml_organization/basic"
 
 PARAMS = (
-    Param("country", f"the organisation's country: {', '.join(COUNTRIES)} (POST /organization/session/{{country}})"),
-    Param("identifier", "organisation number or DUNS number; repeat for a batch (one session each)", repeatable=True),
-    Param("session_id", "follow an existing session instead of starting one (repeatable)", repeatable=True),
+    Param("country", f"the organisation's country: {', '.join(COUNTRIES)} (POST /organization/session/{{country}})",
+          work=True),
+    Param("identifier", "organisation number or DUNS number; repeat for a batch (one session each)", repeatable=True,
+          work=True),
+    Param("session_id", "follow an existing session instead of starting one (repeatable)", repeatable=True, work=True),
     Param("nationality", "the request's nationality value (default: the country upper-cased, e.g. NO)"),
     Param("expands", "data sets to add to the JSON result (comma-separated or repeated)", repeatable=True),
     Param("reports", "PDF reports to produce (comma-separated or repeated)", repeatable=True),
@@ -143,13 +145,6 @@ async def start(ctx: tidings.WatchContext) -> list[Stream]:
             "nothing to follow: add --param country=no --param identifier=NUMBER, or --param session_id=ID",
             provider=PROVIDER,
         )
-    for gone in ("webhook_listen", "webhook_secret"):
-        if ctx.param(gone):
-            option = gone.replace("_", "-")
-            raise tidings.ConfigurationError(
-                f"--param {gone} is gone: use tidings follow --{option} (the core serves the run's receiver)",
-                provider=PROVIDER,
-            )
     url = ctx.param("webhook_url") or ctx.webhook_url
     webhooks = webhooks_field(url, _split(ctx, "webhook_events") or EVENT_TYPES) if url else None
     started: list[str | None] = [None] * len(identifiers)

@@ -46,15 +46,17 @@ START_BASE_WAIT = 0.05
 START_MAX_WAIT = 2.0
 
 PARAMS = (
-    Param("connection_id", "connection to synchronise and follow, or 'all' for every connection", True, True),
+    Param("connection_id", "connection to synchronise and follow, or 'all' for every connection (needed "
+          "without queue_id)", repeatable=True, work=True),
     Param("type", "sync type of one connection: ALL or LIST_ACCOUNTS (which chains into ALL)"),
-    Param("queue_id", "follow this existing queue instead of subscribing a new one (no sync is triggered)"),
+    Param("queue_id", "follow this existing queue instead of subscribing a new one (no sync is triggered)", work=True),
     Param("trigger", "true/false: trigger the sync (default: true without queue_id, false with it)"),
     Param("type_in", "where the sync type is sent: query, body or both (default both)"),
     Param("end_on_auth_failed", "true/false: AUTH_FAILED ends its connection's watch (default true)"),
     Param("client_id", "OAuth2 client id (client credentials against token_url) instead of --token"),
     Param("client_secret", "OAuth2 client secret"),
     Param("token_url", f"OAuth2 token endpoint (default {TOKEN_URL})"),
+    Param("scope", "OAuth2 scope sent to the token endpoint"),
     Param("token_body", "form or json: how the token request is sent (default form)"),
     Param("start_attempts", f"attempts of each start request on transient faults (default {START_ATTEMPTS})"),
 )

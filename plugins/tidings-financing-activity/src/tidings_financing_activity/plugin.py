@@ -13,9 +13,11 @@ name another host (the seed's do).
 
 from __future__ import annotations
 
+import functools
+import operator
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,12 +52,13 @@ PARAMS = (
     Param("audience", "OAuth2 audience sent to the token endpoint"),
     Param("token_url", "OAuth2 token endpoint (default: api.X -> https://auth.X/oauth/token)"),
     Param("overlap", f"seconds re-read before the newest delivered time, for late events "
-          f"(default: the watch's overlap, at least {DEFAULT_OVERLAP:g})"),
-    Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)"),
+          f"(default: the watch's overlap, at least {DEFAULT_OVERLAP:g})", type=float, minimum=0),
+    Param("limit", f"events asked for per page (default {DEFAULT_LIMIT}; --page-size wins)", type=int, minimum=1),
     Param("page_end", "'empty' (default): a poll ends at an empty page (safe when a server caps limit "
-          "silently); 'short': already at a page shorter than limit (one request less, only if limit is honoured)"),
+          "silently); 'short': already at a page shorter than limit (one request less, only if limit is honoured)",
+          choices=("empty", "short"), default="empty"),
     Param("enrich", "fetch the record behind each event: 'status' (GET /status per request id) "
-          "or 'financing-validation-requests'; off by default"),
+          "or 'financing-validation-requests'; off by default", choices=ENRICH_CHOICES),
     Param("terminal_status", "financing statuses marked terminal (default FNCD,DFIN,CANC); "
           "comma-separated or repeated; 'none' for none", repeatable=True),
 )
@@ -78,30 +81,13 @@ def format_after(when: datetime) -> str:
 
 
 def _limit(ctx: WatchContext) -> int:
-    if ctx.page_size:
-        return int(ctx.page_size)
-    text = ctx.param("limit")
-    if text is None:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(text)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise tidings.ConfigurationError(f"--param limit must be a positive integer, not {text!r}", provider=NAME)
-    return limit
+    return ctx.page_size or ctx.options.limit or DEFAULT_LIMIT
 
 
 def _overlap(ctx: WatchContext) -> timedelta:
-    text = ctx.param("overlap")
-    seconds = max(ctx.overlap, DEFAULT_OVERLAP)
-    if text is not None:
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = -1.0
-        if not seconds >= 0:
-            raise tidings.ConfigurationError(f"--param overlap must be seconds >= 0, not {text!r}", provider=NAME)
+    seconds = ctx.options.overlap
+    if seconds is None:
+        seconds = max(ctx.overlap, DEFAULT_OVERLAP)
     return max(timedelta(seconds=seconds), MIN_OVERLAP)
 
 
@@ -115,12 +101,11 @@ def _poll_after(ctx: WatchContext, cursor: ActivityCursor) -> datetime | None:
     return after
 
 
-def _terminal_statuses(ctx: WatchContext) -> frozenset[str]:
-    values = ctx.param_list("terminal_status")
+@functools.cache  # one set per watch's option value, not one per event
+def _terminal_statuses(values: tuple[str, ...]) -> frozenset[str]:
     if not values:
         return DEFAULT_TERMINAL_STATUSES
-    found = {s.strip().upper() for v in values for s in str(v).split(",") if s.strip()}
-    return frozenset(found - {"NONE"})
+    return frozenset({v.upper() for v in values} - {"NONE"})
 
 
 # -- hooks -------------------------------------------------------------------
@@ -183,15 +168,11 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
         raise TransientError(
             f"GET /activity answered 200 without an 'events' list ({type(body).__name__}): retrying", provider=NAME
         )
-    page_end = ctx.param("page_end", "empty")
-    if page_end not in ("empty", "short"):
-        raise tidings.ConfigurationError(f"--param page_end must be 'empty' or 'short', not {page_end!r}",
-                                         provider=NAME)
-    ended = not records if page_end == "empty" else len(records) < limit
+    ended = not records if ctx.options.page_end == "empty" else len(records) < limit
     next_offset = 0 if ended else cursor.offset + len(records)
-    enrich = ctx.param("enrich")
+    enrich = ctx.options.enrich
     if enrich:
-        records = [await _enrich(ctx, str(enrich), r) for r in records]
+        records = [await _enrich(ctx, enrich, r) for r in records]
 
     def advance(c: ActivityCursor) -> ActivityCursor:
         if not ended:
@@ -205,32 +186,55 @@ async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
 
 @hookimpl
 def parse_event(record: Any) -> Event:
-    tidings.require(record, ("event_identification", "event_date_time"), provider=NAME, id_field="event_identification")
-    event_id = str(record["event_identification"])
+    # the per-event hot path: plain indexing first; the checks' own messages only when it fails
     try:
-        occurred = tidings.parse_time(record["event_date_time"])
+        event_id = record["event_identification"]
+        when = record["event_date_time"]
+        details = record.get("event_details") or ()
+    except (KeyError, TypeError, AttributeError):
+        event_id = when = None
+    if event_id is None or when is None:
+        tidings.require(record, ("event_identification", "event_date_time"), provider=NAME,
+                        id_field="event_identification")
+        raise ParseError("expected a JSON object", provider=NAME)  # a mapping require accepts, yet unreadable
+    if event_id.__class__ is not str:
+        event_id = str(event_id)
+    try:
+        occurred = tidings.parse_time(when)
     except (ValueError, TypeError) as exc:
         raise ParseError(f"event_date_time: {exc}", provider=NAME, record_id=event_id) from None
-    details = record.get("event_details") or []
-    if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
+    primary: Any = None
+    if details.__class__ is not list and details != ():
         raise ParseError("event_details: expected a list of objects", provider=NAME, record_id=event_id)
-    primary = next((d for d in details if d.get("service_name") == FINANCING_CHECK), details[0] if details else {})
+    for detail in details:
+        if detail.__class__ is not dict and not isinstance(detail, dict):
+            raise ParseError("event_details: expected a list of objects", provider=NAME, record_id=event_id)
+        if primary is None and detail.get("service_name") == FINANCING_CHECK:
+            primary = detail
+    if primary is None:
+        primary = details[0] if details else {}
     subject = record.get("data_set_identification")
-    extra: dict[str, Any] = {}
+    service = primary.get("service_name")
+    status = primary.get("status")
     if isinstance(record, EnrichedRecord):
         typed = tidings.structure(record, ActivityEvent, provider=NAME, record_id=event_id)
-        extra["record"] = attrs.evolve(typed, follow_up=record.follow_up)
+        return Event.make(NAME, event_id, None if subject is None else str(subject), str(service or "activity"),
+                          None if status is None else str(status), occurred, record, False, ActivityEvent,
+                          attrs.evolve(typed, follow_up=record.follow_up))
     return Event.make(
-        provider=NAME,
-        id=event_id,
-        subject=None if subject is None else str(subject),
-        type=str(primary.get("service_name") or "activity"),
-        status=None if primary.get("status") is None else str(primary["status"]),
-        occurred_at=occurred,
-        raw=record,
-        record_type=ActivityEvent,
-        **extra,
+        NAME,
+        event_id,
+        None if subject is None else subject if subject.__class__ is str else str(subject),
+        service if service.__class__ is str else str(service or "activity"),
+        None if status is None else status if status.__class__ is str else str(status),
+        occurred,
+        record,
+        False,
+        ActivityEvent,
     )
+
+
+_occurred_at = operator.attrgetter("occurred_at")
 
 
 @hookimpl
@@ -243,8 +247,17 @@ def checkpoint(cursor: ActivityCursor, event: Event) -> ActivityCursor:
 
 
 @hookimpl
+def checkpoint_page(cursor: ActivityCursor, events: Sequence[Event]) -> ActivityCursor:
+    # ``checkpoint`` folded over the page, building one cursor (not one per event of an ascending page)
+    newest = max(map(_occurred_at, events))
+    if cursor.poll_newest is None or newest > cursor.poll_newest:
+        return attrs.evolve(cursor, poll_newest=newest)
+    return cursor
+
+
+@hookimpl
 def is_terminal(ctx: WatchContext, event: Event) -> bool:
-    return event.type == FINANCING_CHECK and event.status in _terminal_statuses(ctx)
+    return event.type == FINANCING_CHECK and event.status in _terminal_statuses(ctx.options.terminal_status)
 
 
 # -- enrichment ----------------------------------------------------------------
@@ -294,11 +307,7 @@ async def _fetch_follow_up(ctx: WatchContext, how: str, record: dict[str, Any]) 
     if how == "status":
         ids = record.get("request_identifications") or []
         return {str(i): await _follow_up(ctx, "status", {"request_identification": str(i)}) for i in ids}
-    if how == "financing-validation-requests":
-        data_set = record.get("data_set_identification")
-        if data_set is None:
-            return None
-        return await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})
-    raise tidings.ConfigurationError(
-        f"--param enrich must be one of {', '.join(ENRICH_CHOICES)}, not {how!r}", provider=NAME
-    )
+    data_set = record.get("data_set_identification")  # how == "financing-validation-requests"
+    if data_set is None:
+        return None
+    return await _follow_up(ctx, "financing-validation-requests", {"data_set_identification": str(data_set)})

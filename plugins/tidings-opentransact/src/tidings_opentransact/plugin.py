@@ -31,6 +31,7 @@ from tidings import (
     WatchContext,
     format_time,
     hookimpl,
+    param,
     parse_time,
     require,
 )
@@ -81,58 +82,40 @@ def provider_info() -> ProviderInfo:
         description="OpenTransact Activities: every change to your data, as a JSON:API feed",
         cursor_type=ActivityCursor,
         params=(
-            Param("auth", "how the token is sent: 'bearer' (default) or 'basic' (Authorization: Basic <token>)"),
+            Param("auth", "how the token is sent: 'bearer' or 'basic' (Authorization: Basic <token>)",
+                  choices=AUTH_SCHEMES, default="bearer"),
             Param("overlap", "seconds each poll reaches back before the newest activity delivered, for late "
-                  "activities (default: the watch's overlap, 5); at least 1 is always used"),
-            Param("metadata.KEY", "only activities whose metadata KEY equals the value: filter[metadata][KEY]"),
-            Param("subject-id", "only activities about this subject id: filter[subject-id]"),
-            Param("subject-type", "only activities about this kind of subject (transactions...): filter[subject-type]"),
-            Param("action", "only 'created', 'updated' or 'deleted' activities: filter[action]"),
-            Param("profile-id", "only activities of this profile: filter[profile-id]"),
-            Param("application-id", "only activities of this application: filter[application-id]"),
+                  "activities (default: the watch's overlap, 5); at least 1 is always used", type=float, minimum=0),
+            Param("metadata.KEY", "only activities whose metadata KEY equals the value: filter[metadata][KEY]",
+                  work=True),
+            Param("subject-id", "only activities about this subject id: filter[subject-id]", work=True),
+            Param("subject-type", "only activities about this kind of subject (transactions...): filter[subject-type]",
+                  work=True),
+            Param("action", "only 'created', 'updated' or 'deleted' activities: filter[action]", work=True),
+            Param("profile-id", "only activities of this profile: filter[profile-id]", work=True),
+            Param("application-id", "only activities of this application: filter[application-id]", work=True),
         ),
         emulator=_emulator,
         default_base_url=DEFAULT_BASE_URL,
     )
 
 
-def _one(params: Mapping[str, Any], name: str) -> Any:
-    value = params.get(name)
-    if isinstance(value, (list, tuple)):
-        if len(value) > 1:
-            raise ConfigurationError(
-                f"--param {name} was given {len(value)} times; the API filters on one exact value",
-                provider=PROVIDER,
-            )
-        return value[0] if value else None
-    return value
-
-
 @hookimpl
 def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None:
-    scheme = str(_one(params, "auth") or "bearer").strip().lower()
-    if scheme not in AUTH_SCHEMES:
-        raise ConfigurationError(
-            f"--param auth={scheme} is not known: use 'bearer' or 'basic'", provider=PROVIDER
-        )
-    if scheme == "basic":
+    if str(param(params, "auth", "bearer")).lower() == "basic":  # checked against AUTH_SCHEMES already
         if not token:
             raise ConfigurationError("--param auth=basic needs --token (the API key)", provider=PROVIDER)
         return BasicAuth(api_key=token)
     return None  # the core's Bearer token
 
 
-def query_filters(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The documented filters among the ``--param`` values, as query parameters."""
-    query: list[tuple[str, str]] = []
-    for key in sorted(params):
-        if key.startswith(METADATA_PREFIX):
-            name = key[len(METADATA_PREFIX) :]
-            if not name:
-                raise ConfigurationError("--param metadata.KEY=VALUE needs a KEY", provider=PROVIDER)
-            query.append((f"filter[metadata][{name}]", str(_one(params, key))))
-        elif key in PLAIN_FILTERS:
-            query.append((f"filter[{key}]", str(_one(params, key))))
+def query_filters(options: Any) -> list[tuple[str, str]]:
+    """The documented filters among the watch's options (``ctx.options``), as query parameters."""
+    query = [(f"filter[metadata][{name}]", str(value)) for name, value in sorted(options.metadata.items())]
+    for key in PLAIN_FILTERS:
+        value = getattr(options, key.replace("-", "_"))
+        if value is not None:
+            query.append((f"filter[{key}]", str(value)))
     return query
 
 
@@ -143,16 +126,8 @@ def initial_cursor(ctx: WatchContext) -> ActivityCursor:
 
 def overlap(ctx: WatchContext) -> float:
     """Seconds each poll reaches back before the newest delivered: ``--param overlap`` or ``ctx.overlap``."""
-    value = _one(ctx.params, "overlap")
-    if value is None:
-        return ctx.overlap
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not seconds >= 0:
-        raise ConfigurationError(f"--param overlap={value} is not a number of seconds >= 0", provider=PROVIDER)
-    return seconds
+    seconds: float | None = ctx.options.overlap
+    return ctx.overlap if seconds is None else seconds
 
 
 def next_poll(ctx: WatchContext, cursor: ActivityCursor) -> ActivityCursor:
@@ -212,11 +187,10 @@ def _before(record: Any, after: datetime) -> bool:
 @hookimpl
 async def fetch_page(ctx: WatchContext, cursor: ActivityCursor) -> Page:
     size = ctx.page_size or DEFAULT_PAGE_SIZE
-    overlap(ctx)  # a bad --param overlap fails before anything is sent
     query: list[tuple[str, str]] = [("page[number]", str(cursor.page)), ("page[size]", str(size))]
     if cursor.start is not None:
         query.append(("filter[created-between][start]", _query_time(cursor.start)))
-    query.extend(query_filters(ctx.params))
+    query.extend(query_filters(ctx.options))
     response = await ctx.http.request(
         "GET", "activities", params=query, headers={"Accept": MEDIA_TYPE}, check_status=False
     )

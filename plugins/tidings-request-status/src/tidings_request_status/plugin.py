@@ -13,6 +13,7 @@ The page after which every inner request is final carries ``Page.ended = {id}``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -61,19 +62,24 @@ log = logging.getLogger("tidings.request_status")
 
 PARAMS = (
     Param("request_id", "a request id to follow (a regular call's Request-Id or a bulk item's requestId)",
-          repeatable=True),
-    Param("request_ids_file", "a file of request ids to follow, one a line (blank lines and # comments skipped)"),
+          repeatable=True, work=True),
+    Param("request_ids_file", "a file of request ids to follow, one a line (blank lines and # comments skipped)",
+          work=True),
     Param("bulk_file", "a JSON list of bulk items [{subscriberIdentifiers: {type, value}, content: {...}}] to "
-          "submit (in calls of at most 200) before following the request ids they return"),
-    Param("bulk_path", f"the bulk call's path (default {DEFAULT_BULK_PATH})"),
-    Param("bulk_method", "the bulk call's HTTP method (default PUT)"),
-    Param("bulk_follow", "'items' (default): follow each bulk item's requestId; 'call': follow the bulk call's "
-          "Request-Id response header (one id a call, inner requests paged)"),
+          "submit (in calls of at most 200) before following the request ids they return", work=True),
+    Param("bulk_path", "the bulk call's path", default=DEFAULT_BULK_PATH),
+    Param("bulk_method", "the bulk call's HTTP method", choices=("PUT", "POST", "PATCH"), default="PUT"),
+    Param("bulk_follow", "'items': follow each bulk item's requestId; 'call': follow the bulk call's "
+          "Request-Id response header (one id a call, inner requests paged)", choices=("items", "call"),
+          default="items"),
     Param("auth_header", "send the token in this header (e.g. X-API-Key) instead of Authorization: Bearer"),
-    Param("page_size", f"inner requests per page, the 'size' query parameter (default {DEFAULT_PAGE_SIZE})"),
-    Param("status_path", f"the status path, '{{id}}' replaced by the request id (default {DEFAULT_STATUS_PATH})"),
-    Param("retry_codes", "comma-separated error codes retried with backoff (default GLOBAL_1001)"),
-    Param("unknown_codes", "comma-separated error codes that end an id as unknown (default GLOBAL_1003)"),
+    Param("page_size", "inner requests per page, the 'size' query parameter (--page-size wins)", type=int,
+          minimum=1, default=DEFAULT_PAGE_SIZE),
+    Param("status_path", "the status path, '{id}' replaced by the request id", default=DEFAULT_STATUS_PATH),
+    Param("retry_codes", "error codes retried with backoff (comma-separated or repeated)", repeatable=True,
+          default=DEFAULT_RETRY_CODES),
+    Param("unknown_codes", "error codes that end an id as unknown (comma-separated or repeated)",
+          repeatable=True, default=DEFAULT_UNKNOWN_CODES),
 )
 
 
@@ -107,13 +113,11 @@ def make_auth(token: str | None, params: Mapping[str, Any]) -> httpx.Auth | None
 @hookimpl
 async def start(ctx: WatchContext) -> list[Stream]:
     """One stream per request id: from ``request_id``, ``request_ids_file`` and a submitted ``bulk_file``."""
-    ids: list[str] = [str(i).strip() for i in ctx.param_list("request_id")]
-    path = ctx.param("request_ids_file")
-    if path:
-        ids.extend(_read_ids_file(ctx, str(path)))
-    bulk_file = ctx.param("bulk_file")
-    if bulk_file:
-        ids.extend(await _submit_bulk(ctx, _read_bulk_file(ctx, str(bulk_file))))
+    ids: list[str] = list(ctx.options.request_id)
+    if ctx.options.request_ids_file:
+        ids.extend(_read_ids_file(ctx, ctx.options.request_ids_file))
+    if ctx.options.bulk_file:
+        ids.extend(await _submit_bulk(ctx, _read_bulk_file(ctx, ctx.options.bulk_file)))
     unique = list(dict.fromkeys(i for i in ids if i))
     if not unique:
         raise tidings.ConfigurationError(
@@ -147,12 +151,12 @@ async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
     """Read page ``cursor.page`` of one id; hand on the inner requests whose status is new."""
     request_id = ctx.stream.key
     done = ctx.stream.subjects or frozenset({call_subject(request_id)})
-    size = ctx.page_size or _page_size(ctx)
-    path = str(ctx.param("status_path", DEFAULT_STATUS_PATH)).replace("{id}", request_id)
+    size = ctx.page_size or ctx.options.page_size
+    path = ctx.options.status_path.replace("{id}", request_id)
     response = await ctx.http.request("GET", path, params={"page": cursor.page, "size": size}, check_status=False)
     body = _body_or_none(response)
     code = _error_code(body)
-    if code and code in _codes(ctx, "retry_codes", DEFAULT_RETRY_CODES):
+    if code and code in _codes(ctx.options.retry_codes):
         raise tidings.TransientError(
             f"{code} for request {request_id} (HTTP {response.status_code}): "
             f"{_text(body, 'errorMessage') or 'service unavailable'}; retrying with backoff",
@@ -161,7 +165,7 @@ async def fetch_page(ctx: WatchContext, cursor: RequestStatusCursor) -> Page:
             retry_after=tidings.parse_retry_after(response.headers.get("retry-after")),
             code=code,
         )
-    if code and code in _codes(ctx, "unknown_codes", DEFAULT_UNKNOWN_CODES):
+    if code and code in _codes(ctx.options.unknown_codes):
         return Page(records=[body], ended=done)
     ctx.http.raise_for_status(response)
     if body is None:
@@ -267,7 +271,7 @@ def _page_of(
 def _error_event(ctx: WatchContext, record: Mapping[str, Any]) -> Event:
     request_id = ctx.stream.key
     code = str(record["errorCode"])
-    unknown = code in _codes(ctx, "unknown_codes", DEFAULT_UNKNOWN_CODES)
+    unknown = code in _codes(ctx.options.unknown_codes)
     return Event.make(
         provider=NAME,
         id=f"{request_id}:{code}",
@@ -313,11 +317,7 @@ def _read_bulk_file(ctx: WatchContext, path: str) -> list[Any]:
 
 async def _submit_bulk(ctx: WatchContext, items: list[Any]) -> list[str]:
     """Submit ``items`` in calls of at most 200; return the request ids to follow."""
-    path = str(ctx.param("bulk_path", DEFAULT_BULK_PATH))
-    method = str(ctx.param("bulk_method", "PUT")).upper()
-    follow = str(ctx.param("bulk_follow", "items"))
-    if follow not in ("items", "call"):
-        raise tidings.ConfigurationError("bulk_follow must be 'items' or 'call'", provider=NAME)
+    path, method, follow = ctx.options.bulk_path, ctx.options.bulk_method, ctx.options.bulk_follow
     ids: list[str] = []
     for start_at in range(0, len(items), BULK_LIMIT):
         chunk = items[start_at : start_at + BULK_LIMIT]
@@ -340,7 +340,7 @@ async def _submit_bulk(ctx: WatchContext, items: list[Any]) -> list[str]:
 
 async def _bulk_call(ctx: WatchContext, method: str, path: str, chunk: list[Any]) -> httpx.Response:
     """One bulk call, retried only where the server says it did nothing (GLOBAL_1001, 429, 503)."""
-    retry_codes = _codes(ctx, "retry_codes", DEFAULT_RETRY_CODES)
+    retry_codes = _codes(ctx.options.retry_codes)
     for attempt in range(BULK_ATTEMPTS):
         response = await ctx.http.request(method, path, json={"bulk": chunk}, check_status=False)
         code = _error_code(_body_or_none(response))
@@ -362,17 +362,6 @@ async def _bulk_call(ctx: WatchContext, method: str, path: str, chunk: list[Any]
 
 
 # -- small readers -------------------------------------------------------------------
-
-
-def _page_size(ctx: WatchContext) -> int:
-    value = ctx.param("page_size", DEFAULT_PAGE_SIZE)
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise tidings.ConfigurationError(f"page_size must be a whole number >= 1, not {value!r}", provider=NAME)
-    return size
 
 
 def _final(status: str | None) -> bool:
@@ -407,8 +396,6 @@ def _int(mapping: Any, key: str) -> int | None:
     return None
 
 
-def _codes(ctx: WatchContext, name: str, default: tuple[str, ...]) -> frozenset[str]:
-    value = ctx.param(name)
-    if value is None:
-        return frozenset(default)
-    return frozenset(c.strip() for c in str(value).split(",") if c.strip())
+@functools.cache  # one set per watch's option value, not one per page
+def _codes(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(values)

@@ -328,6 +328,18 @@ class EventList(list[Event]):
 
         return to_pandas(self)
 
+    def plot_over_time(self, freq: str | None = None, ax: Any = None) -> Any:
+        """Events per time bucket, a line per type (matplotlib Axes; needs the ``notebook`` extra)."""
+        from tidings._plots import plot_over_time
+
+        return plot_over_time(self, freq, ax)
+
+    def plot_time_to_terminal(self, ax: Any = None) -> Any:
+        """Per subject, first event to terminal event, as horizontal bars (matplotlib Axes)."""
+        from tidings._plots import plot_time_to_terminal
+
+        return plot_time_to_terminal(self, ax)
+
     def to_polars(self) -> Any:
         """The same typed columns as a polars DataFrame (needs polars)."""
         from tidings._display import to_polars

@@ -10,6 +10,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from tidings._models import EventList
+from tidings._progress import ProgressBar
 
 if TYPE_CHECKING:
     from tidings._watch import Watch
@@ -17,17 +18,21 @@ if TYPE_CHECKING:
 __all__ = ["collect_into"]
 
 
-async def collect_into(watch: Watch, limit: int | None = None, out: EventList | None = None) -> EventList:
+async def collect_into(
+    watch: Watch, limit: int | None = None, out: EventList | None = None, *, progress: bool = False
+) -> EventList:
     """Append a run's events to ``out`` (a new list if None) and return it.
 
     A tracker runs to its end; a feed until a poll finds nothing new, or until
     ``limit`` events, whichever comes first. The caller may keep ``out`` to read
-    what was collected when the run is interrupted.
+    what was collected when the run is interrupted. ``progress`` shows a
+    ``tqdm.auto`` bar on stderr.
     """
     if out is None:
         out = EventList()
     if limit is not None and limit <= 0:
         return out
+    bar = ProgressBar(watch) if progress else None
     until_idle = watch.until_idle
     if watch.info.kind == "feed":
         watch.until_idle = True  # a limit is an upper bound, not a promise that many events exist
@@ -35,6 +40,8 @@ async def collect_into(watch: Watch, limit: int | None = None, out: EventList | 
         async with contextlib.aclosing(watch.events()) as events:
             async for event in events:
                 out.append(event)
+                if bar is not None:
+                    bar.update(event)
                 if limit is not None and len(out) >= limit:
                     watch.stop()
     except KeyboardInterrupt:
@@ -43,4 +50,6 @@ async def collect_into(watch: Watch, limit: int | None = None, out: EventList | 
         out.interrupted = True
     finally:
         watch.until_idle = until_idle
+        if bar is not None:
+            bar.close(out.interrupted)
     return out

@@ -5,16 +5,19 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
-import tidings
+if TYPE_CHECKING:
+    from tidings._models import Event
+    from tidings._watch import Watch
 
-__all__ = ["Status"]
+__all__ = ["ProgressBar", "Status"]
 
 
 class Status:
     """Progress on stderr: a live line on a terminal, plain lines otherwise."""
 
-    def __init__(self, watch: tidings.Watch, enabled: bool = True) -> None:
+    def __init__(self, watch: Watch, enabled: bool = True) -> None:
         self.watch = watch
         self.enabled = enabled
         self.tty = enabled and sys.stderr.isatty()
@@ -23,7 +26,7 @@ class Status:
         self.subjects: set[str | None] = set()  # every subject the run's streams follow (seen while it runs)
         self.ended: set[str | None] = set()  # subjects whose terminal event came
 
-    def count(self, event: tidings.Event) -> None:
+    def count(self, event: Event) -> None:
         if event.terminal:
             self.outcomes[event.status or event.type] += 1
             self.ended.add(event.subject)
@@ -72,3 +75,38 @@ class Status:
             sys.stderr.write("\r\x1b[2K")
         sys.stderr.write(f"{self.line()} ({outcome})\n")
         sys.stderr.flush()
+
+
+class ProgressBar:
+    """A ``tqdm.auto`` bar on stderr: a widget in Jupyter, a text bar in a terminal.
+
+    Counts events; for a tracker, done and open subjects too, and retries once
+    there are any. Without tqdm installed it draws nothing.
+    """
+
+    def __init__(self, watch: Watch) -> None:
+        self.watch = watch
+        self.status = Status(watch, enabled=False)  # the subject counting the CLI's line uses
+        try:
+            from tqdm.auto import tqdm  # the `notebook` extra
+        except ImportError:
+            self.bar: Any = None
+            return
+        self.bar = tqdm(desc=watch.provider, unit=" events", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, event: Event) -> None:
+        self.status.count(event)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(self._postfix(), refresh=False)
+
+    def _postfix(self) -> str:
+        parts = [self.status._subjects_line()] if self.watch.kind == "tracker" else []
+        if self.watch.stats.retries:
+            parts.append(f"{self.watch.stats.retries} retries")
+        return ", ".join(parts)
+
+    def close(self, interrupted: bool = False) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._postfix() + (", interrupted" if interrupted else ""), refresh=False)
+            self.bar.close()

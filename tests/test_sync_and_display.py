@@ -56,3 +56,22 @@ def test_typed_records_are_built_on_first_access(server: TinyServer) -> None:
     record = event.record
     assert record.id == "e00" and record.time.tzinfo is not None
     assert event.record is record  # cached
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_watch_stats_repr_shows_the_elapsed_time(server: TinyServer, backend: str) -> None:
+    stats = tidings.run_sync(make_watch(server), lambda e: None, backend=backend)  # type: ignore[arg-type]
+    text = repr(stats)
+    assert text.startswith("WatchStats(delivered=12, duplicates=")
+    assert f"elapsed={stats.elapsed:.3f}s)" in text
+    assert "started" not in text and "finished" not in text and "running" not in text
+    assert "running" in repr(tidings.WatchStats())
+
+
+def test_one_event_shows_its_typed_record_as_a_small_table(server: TinyServer) -> None:
+    server.add("<x>", 9, subject="a&b")
+    event = tidings.collect(make_watch(server))[-1]
+    html = event._repr_html_()  # type: ignore[attr-defined]
+    assert html.startswith("<table class='tidings-event'>") and ">TinyRecord<" in html
+    assert "&#x27;a&amp;b&#x27;" in html and "<x>" not in html and "&lt;x&gt;" in html
+    assert html.count("<tr>") == 7 + 1 + 4  # envelope, the record's title, its four fields

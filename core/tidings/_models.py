@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import builtins
-import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex, overload
 
 import attrs
 
@@ -215,6 +214,12 @@ class Event:
             object.__setattr__(self, "_record", value)
         return value
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the envelope and the typed record's fields as a small table."""
+        from tidings._display import event_table
+
+        return event_table(self)
+
     def to_json(self) -> dict[str, Any]:
         """The event as the CLI prints it: envelope keys plus ``raw``."""
         return {
@@ -254,44 +259,89 @@ class DeadLetter:
     at: datetime
 
 
-_COLUMNS = ("occurred_at", "provider", "type", "status", "subject", "id", "terminal")
+_FIELDS = frozenset({"provider", "id", "subject", "type", "status", "occurred_at", "terminal"})
 
 
 class EventList(list[Event]):
-    """A list of events that renders as a table in Jupyter and as text elsewhere."""
+    """A list of events that renders as a table in Jupyter and as text elsewhere.
 
-    def __init__(self, events: Iterable[Event] = ()) -> None:
+    Slices, :meth:`where` and :meth:`by_subject` give ``EventList`` again.
+    ``interrupted`` is True when the run that collected them was interrupted
+    (Ctrl-C, the kernel's interrupt): the list holds every event delivered, and
+    the saved position is not past the last of them.
+    """
+
+    interrupted: bool
+
+    def __init__(self, events: Iterable[Event] = (), *, interrupted: bool = False) -> None:
         super().__init__(events)
+        self.interrupted = interrupted
 
-    def _rows(self) -> list[list[str]]:
-        rows = []
-        for e in self:
-            values = e.to_json()
-            rows.append(["" if values[c] is None else str(values[c]) for c in _COLUMNS])
-        return rows
+    @overload  # type: ignore[override]
+    def __getitem__(self, index: SupportsIndex) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> EventList: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> Event | EventList:
+        if isinstance(index, slice):
+            return EventList(super().__getitem__(index))
+        return super().__getitem__(index)
+
+    def where(self, **fields: Any) -> EventList:
+        """The events whose envelope fields equal the values given: ``events.where(status="delivered")``.
+
+        A value that is a set, frozenset, list or tuple matches any of its members.
+        """
+        unknown = sorted(set(fields) - _FIELDS)
+        if unknown:
+            raise TypeError(f"EventList.where: no field {', '.join(unknown)}; fields are {', '.join(sorted(_FIELDS))}")
+        tests = [(name, set(v) if isinstance(v, (set, frozenset, list, tuple)) else {v}) for name, v in fields.items()]
+        return EventList(e for e in self if all(getattr(e, name) in values for name, values in tests))
+
+    def by_subject(self) -> dict[str | None, EventList]:
+        """The events grouped by subject, in order of first appearance."""
+        groups: dict[str | None, EventList] = {}
+        for event in self:
+            groups.setdefault(event.subject, EventList()).append(event)
+        return groups
+
+    def _note(self) -> str:
+        return ", interrupted" if self.interrupted else ""
 
     def __str__(self) -> str:
-        rows = [list(_COLUMNS), *self._rows()]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines) + f"\n({len(self)} events)"
+        from tidings._display import text_table
+
+        return text_table(self, self._note())
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self._rows()
-        )
-        return (
-            f"<table class='tidings-events'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table><p>{len(self)} events</p>"
-        )
+        from tidings._display import html_table
+
+        return html_table(self, self._note())
 
     def to_pandas(self) -> Any:
-        """A pandas DataFrame of the envelope fields plus ``raw`` (needs pandas)."""
-        try:
-            import pandas as pd  # the `notebook` extra
-        except ImportError:
-            raise ImportError("EventList.to_pandas() needs pandas: pip install 'tidings[notebook]'") from None
+        """A pandas DataFrame with typed columns (needs pandas, the ``notebook`` extra).
 
-        return pd.DataFrame([e.to_json() for e in self])
+        ``occurred_at`` is ``datetime64[us, UTC]`` whatever the provider's precision,
+        ``terminal`` bool, ``provider``/``type``/``status`` categorical, ``id``/``subject``
+        strings, ``raw`` the provider's records as objects.
+        """
+        from tidings._display import to_pandas
+
+        return to_pandas(self)
+
+    def plot_over_time(self, freq: str | None = None, ax: Any = None) -> Any:
+        """Events per time bucket, a line per type (matplotlib Axes; needs the ``notebook`` extra)."""
+        from tidings._plots import plot_over_time
+
+        return plot_over_time(self, freq, ax)
+
+    def plot_time_to_terminal(self, ax: Any = None) -> Any:
+        """Per subject, first event to terminal event, as horizontal bars (matplotlib Axes)."""
+        from tidings._plots import plot_time_to_terminal
+
+        return plot_time_to_terminal(self, ax)
+
+    def to_polars(self) -> Any:
+        """The same typed columns as a polars DataFrame (needs polars)."""
+        from tidings._display import to_polars
+
+        return to_polars(self)

@@ -15,10 +15,12 @@ load), ``TIDINGS_TRACE_PLUGINS=1`` (log every hook call to stderr).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib.metadata
 import inspect
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +34,8 @@ from tidings._errors import ConfigurationError, PluginError
 from tidings._models import ProviderInfo
 
 __all__ = ["ProviderEntry", "ProviderHooks", "get_plugin_manager", "providers", "register", "unregister"]
+
+_log = logging.getLogger("tidings")
 
 PROVIDER_HOOKS = (
     "provider_info",
@@ -130,12 +134,15 @@ def register(plugin: Any, name: str | None = None) -> Any:
     """Register a plugin in-process (a module, an object, or a class to instantiate).
 
     Use it in an application or a notebook cell; undo it with :func:`unregister`.
+    Registering a provider whose name is taken (a cell run again) replaces the
+    old one and logs a one-line notice.
 
     :return: the registered object.
     """
     pm = get_plugin_manager()
     if inspect.isclass(plugin):
         plugin = plugin()
+    _replace_same_provider(pm, plugin, name)
     try:
         pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
@@ -146,6 +153,32 @@ def register(plugin: Any, name: str | None = None) -> Any:
         pm.unregister(plugin)
         raise
     return plugin
+
+
+def _replace_same_provider(pm: pluggy.PluginManager, plugin: Any, name: str | None) -> None:
+    """Re-running a notebook cell that registers a provider replaces the old copy (with a notice)."""
+    old = pm.get_plugin(name) if name is not None else None
+    provider_name = _provider_name(plugin)
+    if old is None and provider_name is not None:
+        with contextlib.suppress(PluginError):
+            entry = providers().get(provider_name)
+            old = entry.plugin if entry is not None else None
+    if old is None or old is plugin:
+        return
+    pm.unregister(old)
+    what = f"provider {provider_name!r}" if provider_name else f"plugin {name!r}"
+    _log.warning("tidings: %s registered again; the new one replaces the old", what)
+
+
+def _provider_name(plugin: Any) -> str | None:
+    info_hook = getattr(plugin, "provider_info", None)
+    if not callable(info_hook):
+        return None
+    try:
+        info = info_hook()
+    except Exception:
+        return None  # registering reports it
+    return info.name if isinstance(info, ProviderInfo) else None
 
 
 def unregister(plugin: Any) -> None:

@@ -26,3 +26,8 @@ class WatchStats:
     @property
     def elapsed(self) -> float:
         return (self.finished or time.monotonic()) - self.started
+
+    def __repr__(self) -> str:  # the elapsed time, not the monotonic clock readings behind it
+        counts = ", ".join(f"{f.name}={getattr(self, f.name)}" for f in attrs.fields(WatchStats)[:7])
+        running = "" if self.finished is not None else ", running"
+        return f"WatchStats({counts}, elapsed={self.elapsed:.3f}s{running})"

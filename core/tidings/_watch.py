@@ -29,13 +29,14 @@ import anyio
 import httpx
 
 from tidings._auth import BearerToken
+from tidings._collect import collect_into
 from tidings._context import WatchContext
 from tidings._convert import user_time
 from tidings._delivery import Handler, deliver, first_error, merged_events
 from tidings._errors import ConfigurationError, safe_url
 from tidings._handoff import LoopHandoff
 from tidings._http import HTTP
-from tidings._models import DeadLetter, Event, Stream
+from tidings._models import DeadLetter, Event, EventList, Stream
 from tidings._options import structure_options
 from tidings._origin import Origin
 from tidings._plugins import ProviderHooks, await_me_maybe
@@ -348,25 +349,9 @@ class Watch:
             )
         return self.stats
 
-    async def collect(self, limit: int | None = None) -> list[Event]:
+    async def collect(self, limit: int | None = None) -> EventList:
         """The events of a run (a tracker to its end, a feed until idle or ``limit`` events)."""
-        from tidings._models import EventList
-
-        out = EventList()
-        if limit is not None and limit <= 0:
-            return out
-        until_idle = self.until_idle
-        if self.info.kind == "feed" and limit is None:
-            self.until_idle = True
-        try:
-            async with contextlib.aclosing(self.events()) as events:
-                async for event in events:
-                    out.append(event)
-                    if limit is not None and len(out) >= limit:
-                        self.stop()
-        finally:
-            self.until_idle = until_idle
-        return out
+        return await collect_into(self, limit)
 
 
 def default_name(provider: str, params: Mapping[str, Any]) -> str:

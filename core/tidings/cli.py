@@ -11,9 +11,7 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
@@ -30,6 +28,7 @@ import tidings
 from tidings._errors import ConfigurationError, TidingsError
 from tidings._options import describe
 from tidings._origin import OriginMismatch
+from tidings._progress import Status
 from tidings._watch import _first_error
 from tidings.webhooks import receive
 
@@ -57,57 +56,7 @@ def _params(pairs: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
-class _Status:
-    """Progress on stderr: a live line on a terminal, plain lines otherwise."""
-
-    def __init__(self, watch: tidings.Watch, enabled: bool = True) -> None:
-        self.watch = watch
-        self.enabled = enabled
-        self.tty = enabled and sys.stderr.isatty()
-        self._last = 0.0
-        self.outcomes: Counter[str] = Counter()  # statuses of terminal events (SUCCESS, FAILURE, ...)
-
-    def count(self, event: tidings.Event) -> None:
-        if event.terminal:
-            self.outcomes[event.status or event.type] += 1
-
-    def line(self) -> str:
-        s = self.watch.stats
-        parts = [f"{self.watch.provider}: {s.delivered} events"]
-        if self.watch.kind == "tracker":
-            parts.append(f"{s.streams_ended}/{s.streams} done, {s.streams - s.streams_ended} open")
-        if self.outcomes:
-            ended = " ".join(f"{status} {n}" for status, n in self.outcomes.most_common(5))
-            parts.append(f"terminal: {ended}")
-        if s.dead_letters:
-            parts.append(f"{s.dead_letters} dead-lettered")
-        if s.retries:
-            parts.append(f"{s.retries} retries")
-        parts.append(f"{s.elapsed:.1f}s")
-        return ", ".join(parts)
-
-    def tick(self, force: bool = False) -> None:
-        """Redraw the live line (a terminal, at most 5 times a second)."""
-        now = time.monotonic()
-        if not self.tty or (not force and now - self._last < 0.2):
-            return
-        self._last = now
-        sys.stderr.write("\r\x1b[2K" + self.line())
-        sys.stderr.flush()
-
-    def log(self) -> None:
-        """A plain status line (not a terminal: a log or a pipe)."""
-        sys.stderr.write(self.line() + "\n")
-        sys.stderr.flush()
-
-    def done(self, outcome: str) -> None:
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K")
-        sys.stderr.write(f"{self.line()} ({outcome})\n")
-        sys.stderr.flush()
-
-
-async def _follow(watch: tidings.Watch, status: _Status, lines: _Lines) -> str:
+async def _follow(watch: tidings.Watch, status: Status, lines: _Lines) -> str:
     stopped_by: list[str] = []
 
     async def on_signals(scope: anyio.CancelScope) -> None:
@@ -411,7 +360,7 @@ if click is not None:
                     provider, name=name, params=params, store=store, until_idle=until_idle, rebase=rebase,
                     interval=interval, max_interval=max(longest, interval), **options,
                 )
-                status = _Status(watch, enabled=not quiet)
+                status = Status(watch, enabled=not quiet)
                 receiving = (
                     receive(watch, webhook_listen, secret=webhook_secret, url=webhook_url)
                     if webhook_listen else nullcontext()

@@ -5,8 +5,8 @@ it never served. The emulator runs in this process on real loopback; the followe
 small "zygote" process that imported everything once and forks a follower per trial (so a trial
 costs a fork, not a Python start), kills it after a random delay, and forks the next, which
 resumes. The first follower is not killed before its first event (kills aimed at a tracker's
-``start`` are tests/reliability/test_start.py's). Trials alternate asyncio and trio. ``TIDINGS_SOAK=1`` runs 100 kills per pair instead
-of ``TIDINGS_KILL_TRIALS`` (default 20).
+``start`` are tests/reliability/test_start.py's). Trials alternate asyncio and trio.
+``TIDINGS_SOAK=1`` runs 100 kills per pair instead of ``TIDINGS_KILL_TRIALS`` (default 20).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 import tidings
 from tidings.sandbox import Emulator, Scenario
 
-__all__ = ["context_for", "watch_for"]
+__all__ = ["ContractReport", "check_provider", "context_for", "watch_for"]
 
 
 def watch_for(emulator: Emulator, scenario: Scenario | None = None, **overrides: Any) -> tidings.Watch:
@@ -61,3 +61,12 @@ def context_for(
         base_url=fields.pop("base_url", str(http.base_url).rstrip("/")), http=http,
         options=structure_options(info, given), **fields,
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``check_provider`` and ``ContractReport`` load the contract rules (and pytest) only when asked for."""
+    if name in ("check_provider", "ContractReport"):
+        from tidings.testing import _check
+
+        return getattr(_check, name)
+    raise AttributeError(f"module 'tidings.testing' has no attribute {name!r}")

@@ -144,6 +144,7 @@ class _StreamRun:
         self.set_aside: set[str] = set()  # this run's dead letters, so a re-read does not repeat them
         self.wake: anyio.Event | None = None
         self.fetch_seconds = 0.0  # the last page's fetch, retries included (0 for pushed records)
+        self.open_told = -1  # the open subjects the observers last heard of
 
     def poke(self, record: Any = None) -> None:
         if record is not None:
@@ -171,6 +172,13 @@ class _StreamRun:
         for letter in letters:
             await self.watch._hooks.observe("record_dead_lettered", ctx=self.ctx, letter=letter)
         await self.watch._hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
+        await self._count_open()
+
+    async def _count_open(self) -> None:
+        """Tell the ``subjects_open`` observers how many subjects are open, if that changed."""
+        if self.open is not None and len(self.open) != self.open_told and self.watch._hooks.observes("subjects_open"):
+            self.open_told = len(self.open)
+            await self.watch._hooks.observe("subjects_open", ctx=self.ctx, subjects=self.open_told)
 
     def dead_letter(self, reason: str, raw: Any) -> None:
         """Set a record aside (once: an overlap re-read of the same record is not counted again)."""
@@ -244,6 +252,7 @@ class _StreamRun:
         page: Page | None = None
         batch: list[Event] = []
         ids: list[str] = []
+        await self._count_open()
         while not self.ended and not watch._stopping:
             # let the last page go before the next is fetched: its memory is reused while decoding,
             # and the garbage collector does not walk it again

@@ -7,10 +7,10 @@ flow. Metric and span names are listed in ``docs/plugins/opentelemetry.md``.
 
 from tidings_opentelemetry._metrics import PROVIDER, WATCH
 from tidings_opentelemetry._spans import COMMIT, FETCH, START, WEBHOOK
-from tidings_opentelemetry.plugin import VERSION, Telemetry, telemetry
+from tidings_opentelemetry.plugin import VERSION as __version__
+from tidings_opentelemetry.plugin import Telemetry, telemetry
 from tidings_opentelemetry.prometheus import serve_prometheus, serving, use_prometheus_reader
-
-__version__ = VERSION
+from tidings_opentelemetry.reading import snapshot
 
 __all__ = [
     "COMMIT",
@@ -23,6 +23,7 @@ __all__ = [
     "__version__",
     "serve_prometheus",
     "serving",
+    "snapshot",
     "telemetry",
     "use_prometheus_reader",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import tidings
 import tidings_opentelemetry
 from tidings.testing import watch_for
@@ -38,3 +41,34 @@ def test_the_per_event_hooks_stay_the_providers_own() -> None:
 def test_nothing_in_the_core_imports_it() -> None:
     for path in (ROOT / "core" / "tidings").rglob("*.py"):
         assert "tidings_opentelemetry" not in path.read_text(), path
+
+
+CHECK_CLIENT = """
+import tidings
+from tidings_financing_activity import FinancingActivityEmulator
+from tidings.testing import watch_for
+
+class Seen:
+    flags = []
+
+    @tidings.hookimpl
+    def page_read(self, ctx):
+        self.flags.append(getattr(ctx.http.client, "_is_instrumented_by_opentelemetry", False))
+
+seen = tidings.register(Seen())
+{setup}
+emulator = FinancingActivityEmulator()
+tidings.collect(watch_for(emulator, emulator.scenario(4)))
+print(set(seen.flags))
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "instrumented"),
+    [("", False), ("import tidings_opentelemetry; tidings_opentelemetry.use_prometheus_reader()", True)],
+)
+def test_the_http_client_is_instrumented_once_an_sdk_is_set(setup: str, instrumented: bool) -> None:
+    done = subprocess.run([sys.executable, "-c", CHECK_CLIENT.format(setup=setup)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str({instrumented})

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 import tidings
 from opentelemetry.trace import SpanKind, StatusCode
 from otel_recorded import Recorded, Told
 from tidings.sandbox import Clock
-from tidings.webhooks import WebhookReceiver
+from tidings.webhooks import WebhookReceiver, receive
 from tidings_aml_session import AmlSessionEmulator
 
 pytestmark = pytest.mark.anyio
@@ -95,7 +97,8 @@ async def test_a_failed_fetch_span_says_why(otel: Recorded, tidings_emulator: An
     assert [status_code(s) for s in otel.children(fetch)] == [503, 503, 503]
 
 
-async def test_a_webhooks_span_is_linked_from_the_poll_it_caused(otel: Recorded) -> None:
+@pytest.mark.parametrize("served", [False, True], ids=["in-process", "receiver-thread"])
+async def test_a_webhooks_span_is_linked_from_the_poll_it_caused(otel: Recorded, served: bool) -> None:
     emulator = AmlSessionEmulator(seed=3, clock=Clock(speed=10.0), json_delay=1000, report_delay=1000,
                                   webhooks="never")
     name = otel.name()
@@ -103,21 +106,29 @@ async def test_a_webhooks_span_is_linked_from_the_poll_it_caused(otel: Recorded)
                           transport=emulator.transport(), params={"country": "no", "identifier": "923609016"},
                           interval=30, max_interval=30)
     receiver = WebhookReceiver(watch)
+    with ExitStack() as stack:
+        if served:  # the core's receiver on loopback, in a thread of its own (tidings follow --webhook-listen)
+            stack.enter_context(receive(watch, "127.0.0.1:0"))
 
-    def polls() -> int:
-        return len(otel.spans("tidings.fetch", name))
+        def polls() -> int:
+            return len(otel.spans("tidings.fetch", name))
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(watch.run, lambda event: None)
-        with anyio.fail_after(10):
-            while polls() < 1:  # the first poll; the next is 30 s away
-                await anyio.sleep(0.01)
-            (stream,) = {s.attributes["tidings.stream"] for s in otel.spans("tidings.fetch", name)}  # type: ignore[index]
-            body = json.dumps({"sessionId": stream, "status": "ReportReady"}).encode()
-            assert await receiver.handle({"content-type": "application/json"}, body) == (200, {"ok": True})
-            while polls() < 2:  # the webhook made the stream poll at once
-                await anyio.sleep(0.01)
-        watch.stop()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch.run, lambda event: None)
+            with anyio.fail_after(10):
+                while polls() < 1:  # the first poll; the next is 30 s away
+                    await anyio.sleep(0.01)
+                (stream,) = {s.attributes["tidings.stream"] for s in otel.spans("tidings.fetch", name)}  # type: ignore[index]
+                body = json.dumps({"sessionId": stream, "status": "ReportReady"}).encode()
+                if served:
+                    async with httpx.AsyncClient() as client:
+                        answer = await client.post(str(watch.webhook_url), content=body)
+                    assert answer.status_code == 200, answer.text
+                else:
+                    assert await receiver.handle({"content-type": "application/json"}, body) == (200, {"ok": True})
+                while polls() < 2:  # the webhook made the stream poll at once
+                    await anyio.sleep(0.01)
+            watch.stop()
 
     (webhook,) = otel.spans("tidings.webhook", name)
     assert webhook.attributes is not None and list(webhook.attributes["tidings.streams"]) == [stream]  # type: ignore[arg-type]

@@ -55,6 +55,7 @@ OBSERVER_HOOKS = (
     "page_read",
     "fetch_retried",
     "page_committed",
+    "subjects_open",
     "record_dead_lettered",
     "stream_ended",
     "watch_finished",
@@ -294,7 +295,7 @@ class ProviderHooks:
                 self._callers[hook] = _direct(impls[0])
                 self._positional[hook] = _positional(hook, impls[0], caller)
                 self._direct[hook] = impls[0]
-            elif impls:
+            elif any(not (i.wrapper or i.hookwrapper) for i in impls):  # a wrapper alone implements nothing
                 self._callers[hook] = caller
                 self._positional[hook] = _positional(hook, None, caller)
         self._observers = {h: getattr(pm.hook, h) for h in OBSERVER_HOOKS if getattr(pm.hook, h).get_hookimpls()}

@@ -153,6 +153,7 @@ class StreamRun:
         self.letters: list[DeadLetter] = []  # set aside since the last commit
         self._set_aside: set[str] = set()  # this run's dead letters, so a re-read does not repeat them
         self._fetch_seconds = 0.0  # the last page's fetch, retries included (0 for records from the inbox)
+        self._open_told = -1  # the open subjects the observers last heard of
         self._parsing = Parsing(
             parse=hooks.bound("parse_event", ctx),
             terminal=hooks.bound("is_terminal", ctx) if hooks.implements("is_terminal") else None,
@@ -185,6 +186,7 @@ class StreamRun:
         delay = backoff = 0.0
         hurried = False  # the poll under way was started at once, not after the interval
         found_new = False  # in this poll (a run of pages ending with one that has no `more`)
+        await self._count_open()
         while not self.ended and not self.stop.requested:
             page = await self._next_page(delay)
             if page is None:
@@ -287,6 +289,13 @@ class StreamRun:
             await self.hooks.observe("record_dead_lettered", ctx=self.ctx, letter=letter)
         if self.hooks.observes("page_committed"):
             await self.hooks.observe("page_committed", ctx=self.ctx, cursor=self.cursor, events=events)
+        await self._count_open()
+
+    async def _count_open(self) -> None:
+        """Tell the ``subjects_open`` observers how many subjects are open, if that changed."""
+        if self.open is not None and len(self.open) != self._open_told and self.hooks.observes("subjects_open"):
+            self._open_told = len(self.open)
+            await self.hooks.observe("subjects_open", ctx=self.ctx, subjects=self._open_told)
 
     async def _fetch(self) -> Page:
         fetch = self.hooks.caller("fetch_page")

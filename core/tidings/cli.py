@@ -13,7 +13,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, NoReturn
 
 try:
@@ -30,7 +30,7 @@ from tidings._options import describe
 from tidings._origin import OriginMismatch
 from tidings._progress import Status
 from tidings._watch import _first_error
-from tidings.webhooks import receive
+from tidings.webhooks import _parse_address, receive
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -202,6 +202,22 @@ def _sandbox(info: tidings.ProviderInfo, faults: str | None = None, port: int = 
         yield emulator, scenario, base_url
 
 
+def _metrics(listen: str | None) -> AbstractContextManager[str | None]:
+    """``--metrics-port [HOST:]PORT``: a plugin's ``serve_metrics`` serves the metrics while the run lasts."""
+    if listen is None:
+        return nullcontext()
+    try:
+        host, port = _parse_address(listen)
+    except ConfigurationError:
+        raise ConfigurationError(f"--metrics-port takes PORT or HOST:PORT, got {listen!r}") from None
+    served = tidings._plugins.get_plugin_manager().hook.serve_metrics(host=host, port=port)
+    if served is None:
+        raise ConfigurationError(
+            "--metrics-port needs a metrics plugin: pip install 'tidings-opentelemetry[prometheus]'"
+        )
+    return served  # type: ignore[no-any-return]
+
+
 def _run_guarded(debug: bool, func: Callable[[], Any]) -> Any:
     try:
         return func()
@@ -294,6 +310,8 @@ if click is not None:
                   help="Verify Standard Webhooks signatures with this secret (or set TIDINGS_WEBHOOK_SECRET).")
     @click.option("--webhook-url", metavar="URL",
                   help="The public URL given to the provider (default: http://HOST:PORT/ of --webhook-listen).")
+    @click.option("--metrics-port", metavar="[HOST:]PORT",
+                  help="Serve Prometheus metrics during the run (loopback unless HOST; needs tidings-opentelemetry).")
     @click.option("--backend", type=click.Choice(["asyncio", "trio"]), default="asyncio", show_default=True,
                   help="The async backend.")
     @click.option("--quiet", is_flag=True, help="No progress on stderr.")
@@ -317,6 +335,7 @@ if click is not None:
         webhook_listen: str | None,
         webhook_secret: str | None,
         webhook_url: str | None,
+        metrics_port: str | None,
         backend: str,
         quiet: bool,
         debug: bool,
@@ -365,9 +384,11 @@ if click is not None:
                     receive(watch, webhook_listen, secret=webhook_secret, url=webhook_url)
                     if webhook_listen else nullcontext()
                 )
-                with receiving:  # serving before the watch starts: a provider may send a webhook at once
+                # serving before the watch starts: a provider may send a webhook at once
+                with receiving, _metrics(metrics_port) as metrics_url:
                     if status.tty:  # a log or a pipe gets only the summary line (or the one error line)
                         hooks = f", webhooks at {watch.webhook_url}" if webhook_listen else ""
+                        hooks += f", metrics at {metrics_url}" if metrics_url else ""
                         click.echo(f"following {watch.provider} at {tidings._errors.safe_url(watch.base_url)} "
                                    f"as watch {watch.name!r} (checkpoint {path or 'in memory'}){hooks}", err=True)
                     try:

@@ -6,13 +6,16 @@ plugins (which may wrap them with ``@hookimpl(wrapper=True)``). Every hook may
 return a value or an awaitable: the core awaits what it gets. Implement only
 the arguments you need; pluggy passes them by name.
 
-Observer hooks (``watch_started`` and after) are called on every plugin that
+Observer hooks (``watch_started`` to ``watch_finished``) are called on every plugin that
 implements them, results ignored: metrics, tracing, recording.
+
+Command hooks (``serve_metrics``) are called once by the ``tidings`` command, not per watch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -202,6 +205,18 @@ def page_committed(ctx: WatchContext, cursor: Any, events: Sequence[Event]) -> N
 
 
 @hookspec
+def subjects_open(ctx: WatchContext, subjects: int) -> None:
+    """How many subjects of a tracker's stream ``ctx.stream`` have not ended yet.
+
+    Called when the stream begins (new or resumed: the subjects that ended in an earlier run
+    are not counted), and after each commit that ended some (0 when the last one ended).
+    Never called for a feed's stream, which covers no subjects.
+
+    :param subjects: the number still open.
+    """
+
+
+@hookspec
 def record_dead_lettered(ctx: WatchContext, letter: DeadLetter) -> None:
     """A record was set aside (it could not be parsed, or its handler failed)."""
 
@@ -214,3 +229,17 @@ def stream_ended(ctx: WatchContext) -> None:
 @hookspec
 def watch_finished(ctx: WatchContext, error: BaseException | None) -> None:
     """A watch ended: every subject ended, it was stopped, or ``error`` ended it."""
+
+
+# -- command hooks (called once by the ``tidings`` command) -------------------
+
+
+@hookspec(firstresult=True)
+def serve_metrics(host: str, port: int) -> AbstractContextManager[str] | None:
+    """Serve this process's metrics for scraping while ``tidings follow --metrics-port`` runs.
+
+    :param host: the address to listen on (``127.0.0.1`` unless the user gave ``HOST:PORT``).
+    :param port: the port (0 picks a free one).
+    :return: a context manager that serves from entering it until leaving it and gives the URL
+        to scrape, or None when this plugin serves no metrics (the next one is asked).
+    """

@@ -12,7 +12,8 @@ import tidings
 import tidings._http
 from click.testing import CliRunner
 from tidings import Event
-from tidings.cli import _line, main
+from tidings._lines import line as _line
+from tidings.cli import main
 
 from tiny import TinyEmulator, TinyServer, make_watch
 

@@ -50,7 +50,6 @@ from tidings._transport import default_transport
 
 __all__ = ["Handler", "Watch", "WatchStats", "follow_all"]
 
-_first_error = first_error  # the CLI's name for it
 
 
 class Watch:

@@ -25,11 +25,13 @@ import anyio
 import attrs
 
 import tidings
+from tidings._delivery import first_error as _first_error
 from tidings._errors import ConfigurationError, TidingsError
+from tidings._lines import Lines as _Lines
+from tidings._lines import NoLines as _NoLines
 from tidings._options import describe
 from tidings._origin import OriginMismatch
 from tidings._progress import Status
-from tidings._watch import _first_error
 from tidings.webhooks import _parse_address, receive
 
 EXIT_ERROR = 1
@@ -117,61 +119,6 @@ def _table_store(checkpoint: str | None, into: str | None, table: str | None) ->
     if checkpoint is not None:
         raise ConfigurationError("--into keeps the positions in its database with the events: drop --checkpoint")
     return tidings.open_store(into, table=table or "tidings_events")
-
-
-try:
-    from msgspec.json import Encoder as _Encoder  # the `fast` extra
-except ImportError:  # pragma: no cover - exercised only without the extra
-    _encode: Callable[[Any], bytes] | None = None
-else:
-    _encode = _Encoder(enc_hook=str).encode
-
-
-def _line(event: tidings.Event) -> bytes:
-    """One event as a JSON line (UTF-8). Text no codec can write (a lone surrogate) is escaped (``\\ud800``).
-
-    :raises tidings.Undeliverable: the event cannot be written as JSON at all (it is dead-lettered).
-    """
-    data = event.to_json()
-    if _encode is not None:
-        try:
-            return _encode(data) + b"\n"
-        except (UnicodeEncodeError, TypeError, ValueError, OverflowError, RecursionError):
-            pass  # json below escapes what msgspec refuses
-    try:
-        return json.dumps(data, ensure_ascii=True, default=str).encode("ascii") + b"\n"
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise tidings.Undeliverable(f"the event cannot be written as a JSON line: {exc}") from exc
-
-
-class _Lines:
-    """stdout's JSON lines: a page's lines are written in one chunk and flushed when the page ends.
-
-    The engine ends a page (``on_page``) before it saves the position after it, so a line is
-    written before its position is saved.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[bytes] = []
-
-    def emit(self, event: tidings.Event) -> None:
-        self.pending.append(_line(event))
-
-    def flush(self) -> None:
-        if self.pending:
-            chunk, self.pending = b"".join(self.pending), []
-            out = sys.stdout.buffer
-            out.write(chunk)
-            out.flush()
-
-
-class _NoLines(_Lines):
-    """``--into``: the table is the output, stdout gets no lines."""
-
-    def emit(self, event: tidings.Event) -> None:
-        return None
-
-
 
 
 def _check_faults(faults: Any) -> None:

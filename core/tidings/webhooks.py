@@ -164,9 +164,9 @@ class WebhookReceiver:
         msg_id = None
         if self._secret is not None:
             verdict = None
-            if watch._hooks.implements("verify_webhook"):
+            if watch.hooks.implements("verify_webhook"):
                 verdict = await await_me_maybe(
-                    watch._hooks.caller("verify_webhook")(ctx=ctx, headers=headers, body=body, secret=self._secret)
+                    watch.hooks.caller("verify_webhook")(ctx=ctx, headers=headers, body=body, secret=self._secret)
                 )
             try:
                 if verdict is None:
@@ -183,10 +183,10 @@ class WebhookReceiver:
                 # it so a real sender stops retrying, and never hand it to the watch twice
                 self.duplicates += 1
                 return 200, {"ok": True, "duplicate": True}
-        if not watch._hooks.implements("parse_webhook"):
+        if not watch.hooks.implements("parse_webhook"):
             return 404, {"error": f"the {watch.provider} provider takes no webhooks"}
         try:
-            pushes = await await_me_maybe(watch._hooks.caller("parse_webhook")(ctx=ctx, headers=headers, body=body))
+            pushes = await await_me_maybe(watch.hooks.caller("parse_webhook")(ctx=ctx, headers=headers, body=body))
         except (ParseError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deeply
             self.rejected += 1
             reason = str(exc) if isinstance(exc, TidingsError) else f"the body cannot be read ({type(exc).__name__})"
@@ -280,7 +280,7 @@ def receive(
     :param options: more :class:`WebhookReceiver` arguments (``max_body_bytes``, ``tolerance``…).
     :raises ConfigurationError: the provider takes no webhooks, or ``listen`` is not ``HOST:PORT``.
     """
-    if not watch._hooks.implements("parse_webhook"):
+    if not watch.hooks.implements("parse_webhook"):
         raise ConfigurationError("this provider takes no webhooks (it has no parse_webhook)", provider=watch.provider)
     host, port = _parse_address(listen)
     receiver = WebhookReceiver(watch, secret=secret, **options)

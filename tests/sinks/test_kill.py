@@ -118,6 +118,10 @@ def test_sigkill_at_random_moments_then_resume_holds_every_event_once(
     ids = [e.id for e in rows]
     assert len(ids) == len(set(ids)), "an event is in the table twice"
     missing, extra = expected - set(ids), set(ids) - expected
+    if provider == "request-status":
+        # a status endpoint shows the present only: an OPEN read by a follower killed before its page was
+        # committed is gone once the request is final (never shown again); final statuses never are
+        missing = {i for i in missing if not i.endswith(":OPEN")}
     assert not missing and not extra, f"lost {len(missing)} {sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}"
     assert all(e.provider == provider for e in rows)
     _check_plugin_columns(provider, db, table_name)
